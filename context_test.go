@@ -1,0 +1,297 @@
+package statsigmw_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigtest"
+)
+
+func TestExposureOncePerRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, statsigmw.Config{}, false)
+	get(t, e.browser, e.server.URL+"/none")
+	in, _ := get(t, e.browser, e.server.URL+"/exp?reads=10")
+	get(t, e.browser, e.server.URL+"/none")
+	conc, _ := get(t, e.browser, e.server.URL+"/concurrent")
+	get(t, e.browser, e.server.URL+"/peek")
+	xs, _ := e.flush()
+	if len(xs) != 2 {
+		t.Fatalf("got %d exposures, want 2 (one for ten reads, one for twenty goroutines, none for /none and /peek): %+v", len(xs), xs)
+	}
+	for _, x := range xs {
+		if x.Name != "exp" || x.Group != in.Group || x.User.CustomIDs["stableID"] != in.ID {
+			t.Errorf("exposure %+v, want exp, group %q, visitor %q", x, in.Group, in.ID)
+		}
+	}
+	if conc.Group != in.Group {
+		t.Errorf("concurrent reads got group %q, want %q", conc.Group, in.Group)
+	}
+}
+
+func TestPeekThenRead(t *testing.T) {
+	t.Parallel()
+	backend := statsigtest.Start(t, testConfig())
+	client := backend.Client(t)
+	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "u1", CustomIDs: map[string]string{"stableID": "s1"}})
+	peeked, ok := statsigmw.PeekExperiment(ctx, "exp")
+	if !ok || peeked.GroupName == "" {
+		t.Fatalf("PeekExperiment = %+v, %v", peeked, ok)
+	}
+	for i := 0; i < 3; i++ {
+		if got, _ := statsigmw.Experiment(ctx, "exp"); got.GroupName != peeked.GroupName {
+			t.Errorf("Experiment group %q after peeking %q", got.GroupName, peeked.GroupName)
+		}
+	}
+	statsigmw.PeekGate(ctx, "half")
+	statsigmw.PeekGate(ctx, "half")
+	backend.FlushAndShutdown(client)
+	xs := backend.Exposures()
+	if len(xs) != 1 || xs[0].Kind != statsigtest.ExperimentExposure || xs[0].Group != peeked.GroupName {
+		t.Errorf("exposures %+v, want exactly one experiment exposure (peeks log none)", xs)
+	}
+}
+
+func TestGatesAndLayers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, statsigmw.Config{}, false)
+	get(t, e.browser, e.server.URL+"/gate")
+	get(t, e.browser, e.server.URL+"/layer")
+	get(t, e.browser, e.server.URL+"/layer")
+	xs, _ := e.flush()
+	if g := exposuresOf(xs, statsigtest.GateExposure, "half"); len(g) != 1 {
+		t.Errorf("got %d gate exposures for 5 checks in one request, want 1", len(g))
+	}
+	layer := exposuresOf(xs, statsigtest.LayerExposure, "layer")
+	if len(layer) != 4 {
+		t.Fatalf("got %d layer exposures, want 4 (2 parameters x 2 requests, each read 3 times): %+v", len(layer), layer)
+	}
+	params := map[string]int{}
+	for _, x := range layer {
+		params[x.Parameter]++
+	}
+	if params["size"] != 2 || params["shape"] != 2 {
+		t.Errorf("layer exposures per parameter %v, want size:2 shape:2", params)
+	}
+}
+
+func TestConversionAttributable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, statsigmw.Config{}, false)
+	seen, _ := get(t, e.browser, e.server.URL+"/exp")
+	conv, _ := get(t, e.browser, e.server.URL+"/convert")
+	if conv.Err != "" {
+		t.Fatalf("LogEvent: %s", conv.Err)
+	}
+	xs, evs := e.flush()
+	if len(xs) != 1 || len(evs) != 1 {
+		t.Fatalf("got %d exposures and %d events, want 1 and 1", len(xs), len(evs))
+	}
+	x, ev := xs[0], evs[0]
+	if ev.Name != "visited_signup" || ev.Value != "42" || ev.Metadata["page"] != "signup" {
+		t.Errorf("event %+v, want visited_signup with value 42 and page=signup", ev)
+	}
+	if ev.User.UserID != x.User.UserID || ev.User.CustomIDs["stableID"] != x.User.CustomIDs["stableID"] || ev.User.UserID != seen.ID {
+		t.Errorf("event user %+v and exposure user %+v differ, want both %q", ev.User, x.User, seen.ID)
+	}
+}
+
+func TestWithoutMiddleware(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, ok := statsigmw.Experiment(ctx, "exp")
+	if ok || cfg.GetString("color", "fallback") != "fallback" {
+		t.Errorf("Experiment without scope = %+v, %v; want the empty config and false", cfg, ok)
+	}
+	if cfg, ok := statsigmw.PeekExperiment(ctx, "exp"); ok || cfg.Value == nil {
+		t.Errorf("PeekExperiment without scope = %+v, %v", cfg, ok)
+	}
+	if statsigmw.Gate(ctx, "half") || statsigmw.PeekGate(ctx, "half") {
+		t.Error("Gate without scope = true")
+	}
+	if l, ok := statsigmw.Layer(ctx, "layer"); ok || l.GetString("size", "fb") != "fb" {
+		t.Errorf("Layer without scope = %+v, %v", l, ok)
+	}
+	if _, ok := statsigmw.User(ctx); ok {
+		t.Error("User without scope: ok")
+	}
+	if _, ok := statsigmw.VisitorFrom(ctx); ok {
+		t.Error("VisitorFrom without scope: ok")
+	}
+	if err := statsigmw.LogEvent(ctx, "e"); !errors.Is(err, statsigmw.ErrNoScope) {
+		t.Errorf("LogEvent without scope = %v, want ErrNoScope", err)
+	}
+	if _, err := statsigmw.Bootstrap(ctx); !errors.Is(err, statsigmw.ErrNoScope) {
+		t.Errorf("Bootstrap without scope = %v, want ErrNoScope", err)
+	}
+	//lint:ignore SA1012 a nil context must not panic either
+	if _, ok := statsigmw.Experiment(nil, "exp"); ok { //nolint:staticcheck
+		t.Error("Experiment(nil ctx): ok")
+	}
+}
+
+func TestLogEventValidation(t *testing.T) {
+	t.Parallel()
+	backend := statsigtest.Start(t, statsigtest.Config{})
+	client := backend.Client(t)
+	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "u"})
+	bigMeta := map[string]string{}
+	for i := 0; i < 51; i++ {
+		bigMeta[strings.Repeat("k", i+1)] = "v"
+	}
+	for _, tt := range []struct {
+		name  string
+		event string
+		opts  []statsigmw.EventOption
+		want  string
+	}{
+		{"empty name", "", nil, "empty event name"},
+		{"long name", strings.Repeat("n", 129), nil, "over the limit of 128"},
+		{"not UTF-8", "bad\xff", nil, "not UTF-8"},
+		{"long value", "e", []statsigmw.EventOption{statsigmw.WithValue(strings.Repeat("v", 1025))}, "value is 1025 bytes"},
+		{"many keys", "e", []statsigmw.EventOption{statsigmw.WithMetadata(bigMeta)}, "51 keys"},
+		{"big metadata", "e", []statsigmw.EventOption{statsigmw.WithMetadata(map[string]string{"k": strings.Repeat("v", 5000)})}, "5001 bytes"},
+		{"empty key", "e", []statsigmw.EventOption{statsigmw.WithMetadata(map[string]string{"": "v"})}, "invalid metadata key"},
+	} {
+		err := statsigmw.LogEvent(ctx, tt.event, tt.opts...)
+		if err == nil || !strings.HasPrefix(err.Error(), "statsigmw: ") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+	if err := statsigmw.LogEvent(ctx, "ok", statsigmw.WithNumber(9.5), nil); err != nil {
+		t.Fatalf("valid event: %v", err)
+	}
+	backend.FlushAndShutdown(client)
+	evs := backend.CustomEvents()
+	if len(evs) != 1 || evs[0].Name != "ok" || evs[0].Value != "9.5" {
+		t.Errorf("events %+v, want only the valid one with value 9.5", evs)
+	}
+}
+
+func TestNewContext(t *testing.T) {
+	t.Parallel()
+	backend := statsigtest.Start(t, testConfig())
+	client := backend.Client(t)
+	user := statsig.User{UserID: "user-7", CustomIDs: map[string]string{"stableID": "visitor-7"}}
+	ctx := statsigmw.NewContext(context.Background(), client, user)
+	user.CustomIDs["stableID"] = "changed after the call" // NewContext copied it
+	cfg, ok := statsigmw.Experiment(ctx, "exp")
+	if !ok || cfg.GroupName == "" {
+		t.Fatalf("Experiment = %+v, %v", cfg, ok)
+	}
+	if err := statsigmw.LogEvent(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := statsigmw.VisitorFrom(ctx); v.ID != "visitor-7" || v.UserID != "user-7" {
+		t.Errorf("VisitorFrom = %+v", v)
+	}
+	backend.FlushAndShutdown(client)
+	xs, evs := backend.Exposures(), backend.CustomEvents()
+	if len(xs) != 1 || len(evs) != 1 || xs[0].User.CustomIDs["stableID"] != "visitor-7" || evs[0].User.UserID != "user-7" {
+		t.Errorf("exposures %+v events %+v, want one each for user-7/visitor-7", xs, evs)
+	}
+}
+
+func TestNilClientFailsOpen(t *testing.T) {
+	t.Parallel()
+	mw, err := statsigmw.New(nil, statsigmw.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw.Handler(testApp()))
+	t.Cleanup(srv.Close)
+	in, resp := get(t, newBrowser(t, srv), srv.URL+"/exp")
+	if in.Color != "fallback" || in.Group != "" || visitorCookie(resp) == nil {
+		t.Errorf("nil client: %+v, want the fallback colour and a visitor cookie", in)
+	}
+	conv, _ := get(t, http.DefaultClient, srv.URL+"/convert")
+	if conv.Err != statsigmw.ErrNoClient.Error() {
+		t.Errorf("LogEvent with a nil client: %q, want ErrNoClient", conv.Err)
+	}
+	ctx := statsigmw.NewContext(context.Background(), nil, statsig.User{UserID: "u"})
+	if _, err := statsigmw.Bootstrap(ctx); !errors.Is(err, statsigmw.ErrNoClient) {
+		t.Errorf("Bootstrap with a nil client = %v", err)
+	}
+}
+
+func TestUninitialisedClientFailsOpen(t *testing.T) {
+	t.Parallel()
+	backend := statsigtest.Start(t, testConfig())
+	backend.SetFault(statsigtest.ConfigSpecs, statsigtest.Fault{Status: http.StatusServiceUnavailable})
+	client, details := backend.NewClient(nil)
+	t.Cleanup(client.Shutdown)
+	if details.Success {
+		t.Fatal("client initialised against a failing backend")
+	}
+	mw, err := statsigmw.New(client, statsigmw.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw.Handler(testApp()))
+	t.Cleanup(srv.Close)
+	in, _ := get(t, newBrowser(t, srv), srv.URL+"/exp")
+	if in.Color != "fallback" {
+		t.Errorf("uninitialised client: colour %q, want the fallback", in.Color)
+	}
+}
+
+func TestBootstrap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, statsigmw.Config{}, false)
+	var body []byte
+	var user statsig.User
+	var group string
+	h := e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if body, err = statsigmw.Bootstrap(r.Context()); err != nil {
+			t.Error(err)
+		}
+		user, _ = statsigmw.User(r.Context())
+		cfg, _ := statsigmw.PeekExperiment(r.Context(), "exp")
+		group = cfg.GroupName
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "192.0.2.44:1"
+	h.ServeHTTP(httptest.NewRecorder(), r)
+
+	var resp struct {
+		HashUsed       string `json:"hash_used"`
+		DynamicConfigs map[string]struct {
+			Group     string `json:"group"`
+			GroupName string `json:"group_name"`
+		} `json:"dynamic_configs"`
+		User statsig.User `json:"user"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	if resp.HashUsed != "djb2" {
+		t.Errorf("hash_used %q, want djb2", resp.HashUsed)
+	}
+	if resp.User.UserID != user.UserID || resp.User.CustomIDs["stableID"] != user.CustomIDs["stableID"] {
+		t.Errorf("bootstrap user %+v, want the request's ids %+v", resp.User, user.CustomIDs)
+	}
+	if strings.Contains(string(body), "192.0.2.44") || strings.Contains(string(body), "exp\"") {
+		t.Errorf("bootstrap carries the IP or an unhashed name: %s", body)
+	}
+	found := false
+	for _, c := range resp.DynamicConfigs {
+		if c.GroupName == group {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no config with the server's group %q in %s", group, body)
+	}
+	if xs, _ := e.flush(); len(xs) != 0 {
+		t.Errorf("Bootstrap logged %d exposures, want 0", len(xs))
+	}
+}

@@ -1,0 +1,223 @@
+package statsigmw_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigtest"
+)
+
+// testConfig is the backend config of most tests: a four-group experiment
+// on stableID, a 50% gate and a layer.
+func testConfig() statsigtest.Config {
+	exp := statsigtest.Experiment{Name: "exp", Unit: statsigtest.StableID, Defaults: map[string]any{"color": "default"}}
+	for _, g := range []string{"Blue", "Green", "Red", "Orange"} {
+		exp.Groups = append(exp.Groups, statsigtest.Group{Name: g, Weight: 25, Params: map[string]any{"color": strings.ToLower(g)}})
+	}
+	layerExp := statsigtest.Experiment{Name: "layer_exp", Unit: statsigtest.StableID, Groups: []statsigtest.Group{
+		{Name: "Small", Weight: 50, Params: map[string]any{"size": "s"}},
+		{Name: "Large", Weight: 50, Params: map[string]any{"size": "l"}},
+	}}
+	return statsigtest.Config{
+		Experiments: []statsigtest.Experiment{exp},
+		Gates:       []statsigtest.Gate{{Name: "half", Unit: statsigtest.StableID, PassPercentage: 50}},
+		Layers:      []statsigtest.Layer{{Name: "layer", Defaults: map[string]any{"size": "m", "shape": "round"}, Experiment: &layerExp}},
+	}
+}
+
+// info is what the test app reports about a request.
+type info struct {
+	ID       string `json:"id"`
+	Source   string `json:"source"`
+	UserID   string `json:"userID"`
+	StableID string `json:"stableID"`
+	Group    string `json:"group"`
+	Color    string `json:"color"`
+	Err      string `json:"err"`
+}
+
+// testApp serves:
+//
+//	/exp?reads=N  reads experiment "exp" N times (default 1)
+//	/none         reads nothing
+//	/convert      logs visited_signup
+//	/gate         checks gate "half" 5 times
+//	/layer        reads both layer parameters 3 times
+//	/concurrent   reads "exp" from 20 goroutines
+//	/peek         peeks at "exp" without exposure
+func testApp() http.Handler {
+	mux := http.NewServeMux()
+	report := func(w http.ResponseWriter, r *http.Request, cfg statsig.DynamicConfig, err error) {
+		v, _ := statsigmw.VisitorFrom(r.Context())
+		u, _ := statsigmw.User(r.Context())
+		in := info{ID: v.ID, Source: string(v.Source), UserID: u.UserID, StableID: u.CustomIDs["stableID"],
+			Group: cfg.GroupName, Color: cfg.GetString("color", "fallback")}
+		if err != nil {
+			in.Err = err.Error()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(in)
+	}
+	mux.HandleFunc("/exp", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("reads"))
+		if err != nil {
+			n = 1
+		}
+		var cfg statsig.DynamicConfig
+		for i := 0; i < n; i++ {
+			cfg, _ = statsigmw.Experiment(r.Context(), "exp")
+		}
+		report(w, r, cfg, nil)
+	})
+	mux.HandleFunc("/none", func(w http.ResponseWriter, r *http.Request) {
+		report(w, r, statsig.DynamicConfig{}, nil)
+	})
+	mux.HandleFunc("/peek", func(w http.ResponseWriter, r *http.Request) {
+		cfg, _ := statsigmw.PeekExperiment(r.Context(), "exp")
+		report(w, r, cfg, nil)
+	})
+	mux.HandleFunc("/convert", func(w http.ResponseWriter, r *http.Request) {
+		err := statsigmw.LogEvent(r.Context(), "visited_signup", statsigmw.WithValue("42"), statsigmw.WithMetadata(map[string]string{"page": "signup"}))
+		report(w, r, statsig.DynamicConfig{}, err)
+	})
+	mux.HandleFunc("/gate", func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 5; i++ {
+			statsigmw.Gate(r.Context(), "half")
+		}
+		report(w, r, statsig.DynamicConfig{}, nil)
+	})
+	mux.HandleFunc("/layer", func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 3; i++ {
+			l, _ := statsigmw.Layer(r.Context(), "layer")
+			l.GetString("size", "?")
+			l.GetString("shape", "?")
+		}
+		report(w, r, statsig.DynamicConfig{}, nil)
+	})
+	mux.HandleFunc("/concurrent", func(w http.ResponseWriter, r *http.Request) {
+		var wg sync.WaitGroup
+		groups := make([]string, 20)
+		for i := range groups {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				cfg, _ := statsigmw.Experiment(r.Context(), "exp")
+				groups[i] = cfg.GroupName
+			}(i)
+		}
+		wg.Wait()
+		for _, g := range groups[1:] {
+			if g != groups[0] {
+				http.Error(w, "goroutines saw different groups", http.StatusInternalServerError)
+				return
+			}
+		}
+		cfg, _ := statsigmw.Experiment(r.Context(), "exp")
+		report(w, r, cfg, nil)
+	})
+	return mux
+}
+
+type env struct {
+	backend *statsigtest.Server
+	client  *statsig.Client
+	mw      *statsigmw.Middleware
+	server  *httptest.Server
+	browser *http.Client // with a cookie jar
+}
+
+// newEnv starts a backend, a client of it, and the test app behind a
+// middleware with cfg on a real HTTP server (TLS when tls is true).
+func newEnv(t *testing.T, cfg statsigmw.Config, tls bool) *env {
+	t.Helper()
+	e := &env{backend: statsigtest.Start(t, testConfig())}
+	e.client = e.backend.Client(t)
+	mw, err := statsigmw.New(e.client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mw = mw
+	if tls {
+		e.server = httptest.NewTLSServer(mw.Handler(testApp()))
+	} else {
+		e.server = httptest.NewServer(mw.Handler(testApp()))
+	}
+	t.Cleanup(e.server.Close)
+	e.browser = newBrowser(t, e.server)
+	return e
+}
+
+func newBrowser(t *testing.T, srv *httptest.Server) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client()
+	clone := *c
+	clone.Jar = jar
+	return &clone
+}
+
+// get fetches path with c and decodes the app's report.
+func get(t *testing.T, c *http.Client, url string, header ...string) (info, *http.Response) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	}
+	var in info
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if in.ID == "" || in.UserID == "" || in.StableID == "" {
+		t.Fatalf("GET %s: empty id in %+v", url, in)
+	}
+	return in, resp
+}
+
+// visitorCookie returns the visitor cookie a response set, or nil.
+func visitorCookie(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if strings.HasSuffix(c.Name, statsigmw.DefaultCookieName) {
+			return c
+		}
+	}
+	return nil
+}
+
+// flush shuts the env's client down and returns what the backend received.
+func (e *env) flush() ([]statsigtest.Exposure, []statsigtest.Event) {
+	e.backend.FlushAndShutdown(e.client)
+	return e.backend.Exposures(), e.backend.CustomEvents()
+}
+
+func exposuresOf(xs []statsigtest.Exposure, kind statsigtest.ExposureKind, name string) []statsigtest.Exposure {
+	var out []statsigtest.Exposure
+	for _, x := range xs {
+		if x.Kind == kind && x.Name == name {
+			out = append(out, x)
+		}
+	}
+	return out
+}
