@@ -1,0 +1,168 @@
+package statsigmw_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/uuid"
+	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigtest"
+)
+
+// discardWriter is a ResponseWriter whose header map is reused, so that the
+// benchmarks measure the middleware, not a recorder.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+type baselineKey struct{}
+
+// baseline is the floor a middleware of this kind cannot go below: it reads
+// one cookie and stores one value in the request context.
+func baseline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var id string
+		if c, err := r.Cookie(statsigmw.DefaultCookieName); err == nil {
+			id = c.Value
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), baselineKey{}, id)))
+	})
+}
+
+// benchClient returns a LocalMode client bootstrapped with the test config:
+// it evaluates exactly as a client of statsigtest does, but its event
+// batches go nowhere, so that the benchmarks measure evaluation and not a
+// loopback HTTP server decoding batches on the same two cores. Tests, which
+// assert on events, use statsigtest instead.
+func benchClient(b *testing.B) *statsig.Client {
+	b.Helper()
+	c, details := statsig.NewClientWithDetails("secret-bench", &statsig.Options{
+		LocalMode:        true,
+		BootstrapValues:  string(testConfig().MustJSON()),
+		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
+		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
+	})
+	b.Cleanup(c.Shutdown)
+	if !details.Success {
+		b.Fatal("client did not initialise")
+	}
+	return c
+}
+
+func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
+	b.Helper()
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
+// BenchmarkMiddleware measures a request that reads no experiment: the cost
+// of identity alone, against the baseline floor.
+func BenchmarkMiddleware(b *testing.B) {
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	returning := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+statsigmw.DefaultCookieName+"="+uuid.NewString()+"; theme=dark")
+	fresh := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+	fresh.RemoteAddr = "192.0.2.1:1234"
+
+	cookieMW, err := statsigmw.New(nil, statsigmw.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ipMW, err := statsigmw.New(nil, statsigmw.Config{Identity: statsigmw.IPIdentity, HashKey: []byte("0123456789abcdef")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("baseline", func(b *testing.B) { serveLoop(b, baseline(noop), returning) })
+	b.Run("returning", func(b *testing.B) { serveLoop(b, cookieMW.Handler(noop), returning) })
+	b.Run("new", func(b *testing.B) { serveLoop(b, cookieMW.Handler(noop), fresh) })
+	b.Run("hashed-ip", func(b *testing.B) { serveLoop(b, ipMW.Handler(noop), fresh) })
+}
+
+// BenchmarkExperiment measures the scope: a request's first read of an
+// experiment (middleware, user, SDK evaluation and exposure), a memoised
+// re-read, and LogEvent, against the SDK's GetExperiment alone.
+func BenchmarkExperiment(b *testing.B) {
+	client := benchClient(b)
+	mw, err := statsigmw.New(client, statsigmw.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+	r.Header.Set("Cookie", statsigmw.DefaultCookieName+"="+uuid.NewString())
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
+	r.Header.Set("Accept-Language", "en-US,en;q=0.9")
+
+	// The SDK alone, with the very user the middleware builds for r: the
+	// cost of evaluation and exposure that no wrapper can avoid.
+	var ctx context.Context
+	mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ctx = r.Context() })).
+		ServeHTTP(httptest.NewRecorder(), r)
+	user, _ := statsigmw.User(ctx)
+	b.Run("sdk-GetExperiment", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			client.GetExperiment(user, "exp")
+		}
+	})
+	b.Run("request-first-read", func(b *testing.B) {
+		h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			statsigmw.Experiment(r.Context(), "exp")
+		}))
+		serveLoop(b, h, r)
+	})
+	b.Run("memoised-reread", func(b *testing.B) {
+		statsigmw.Experiment(ctx, "exp")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			statsigmw.Experiment(ctx, "exp")
+		}
+	})
+	b.Run("sdk-LogEvent", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			client.LogEvent(statsig.Event{EventName: "visited_signup", User: user})
+		}
+	})
+	b.Run("LogEvent", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := statsigmw.LogEvent(ctx, "visited_signup"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestMemoisedReadAllocs pins the zero-allocation memoised read that the
+// benchmark measures, so a regression fails the suite and not just a
+// number in a report.
+func TestMemoisedReadAllocs(t *testing.T) {
+	client := statsigtest.Start(t, testConfig()).Client(t)
+	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "u"})
+	statsigmw.Experiment(ctx, "exp")
+	if n := testing.AllocsPerRun(100, func() { statsigmw.Experiment(ctx, "exp") }); n != 0 {
+		t.Errorf("memoised Experiment allocates %v times per call, want 0", n)
+	}
+	mw, _ := statsigmw.New(nil, statsigmw.Config{})
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Cookie", statsigmw.DefaultCookieName+"="+uuid.NewString())
+	w := &discardWriter{h: make(http.Header)}
+	base := testing.AllocsPerRun(100, func() { baseline(noop).ServeHTTP(w, r) })
+	ours := testing.AllocsPerRun(100, func() { mw.Handler(noop).ServeHTTP(w, r) })
+	if ours > base+4 {
+		t.Errorf("returning visitor: %v allocations, baseline %v; want at most 4 more", ours, base)
+	}
+}
