@@ -255,6 +255,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler) // closes the connection without an answer
 	case ep != "" && fault.Hang:
 		s.record(req)
+		// Reading the body lets net/http notice when the client gives up,
+		// which ends r.Context().
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
 		select {
 		case <-r.Context().Done():
 		case <-release:
