@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/labkit/statsigmw/statsigtest"
+)
+
+// testApp is the example's handler on an httptest.Server, against an
+// in-process backend.
+type testApp struct {
+	URL     string
+	Backend *statsigtest.Server
+	Client  *statsig.Client
+	Store   *taskStore
+}
+
+// startApp starts the app against a new backend serving labConfig. With
+// live set, its client sends events every second as the offline example
+// does (offlineOptions); otherwise it keeps them until
+// Backend.FlushAndShutdown, which makes reading them exact.
+func startApp(t *testing.T, live bool) *testApp {
+	t.Helper()
+	backend := statsigtest.Start(t, labConfig())
+	opts := backend.Options()
+	if live {
+		opts = offlineOptions(backend)
+	}
+	client, details := backend.NewClient(opts)
+	t.Cleanup(client.Shutdown) // a second Shutdown is safe
+	if !details.Success {
+		t.Fatalf("client did not initialise: %v", details.Error)
+	}
+	store := newTaskStore()
+	h, err := newApp(appConfig{Client: client, Events: backend, FlushInterval: time.Second, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store}
+}
+
+// startAPI starts the app with no Statsig client, for tests of the task API
+// (which needs none).
+func startAPI(t *testing.T) (url string, store *taskStore) {
+	t.Helper()
+	store = newTaskStore()
+	h, err := newApp(appConfig{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL, store
+}
+
+// newBrowser returns an HTTP client with its own cookie jar: one visitor.
+func newBrowser(t testing.TB) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+// response is a response with its body read.
+type response struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// do sends a request and reads the whole answer, failing t on a transport
+// error. contentType is set when body is not empty.
+func do(t testing.TB, c *http.Client, method, url, contentType, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+}
+
+// get sends a GET and fails t unless the answer is 200.
+func get(t testing.TB, c *http.Client, url string) string {
+	t.Helper()
+	r := do(t, c, http.MethodGet, url, "", "")
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET %s: status %d, want 200; body %q", url, r.Status, r.Body)
+	}
+	return r.Body
+}
+
+// getJSON GETs url and decodes the 200 answer into v.
+func getJSON(t testing.TB, c *http.Client, url string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(get(t, c, url)), v); err != nil {
+		t.Fatalf("GET %s: bad JSON: %v", url, err)
+	}
+}
+
+// whoamiResponse is the body of /whoami.
+type whoamiResponse struct {
+	UserID      string `json:"userID"`
+	StableID    string `json:"stableID"`
+	Source      string `json:"source"`
+	Experiments map[string]struct {
+		Group  string         `json:"group"`
+		Params map[string]any `json:"params"`
+	} `json:"experiments"`
+}
+
+// page is what a test reads off the /tasks page.
+type page struct {
+	Color, Group, Visitor string
+	Body                  string
+}
+
+var (
+	colorRE   = regexp.MustCompile(`<h1>experiment group: ([^<]*)</h1>`)
+	bgRE      = regexp.MustCompile(`<body style="background-color: ([^"]*)">`)
+	visitorRE = regexp.MustCompile(`Visitor id <code>([^<]*)</code>`)
+	groupRE   = regexp.MustCompile(`, group ([A-Za-z]+)\.`)
+)
+
+// parseTasksPage reads the colour, group and visitor id off a /tasks page
+// and checks that the heading and the background agree.
+func parseTasksPage(t testing.TB, body string) page {
+	t.Helper()
+	p := page{Body: body}
+	for _, f := range []struct {
+		re  *regexp.Regexp
+		dst *string
+	}{{colorRE, &p.Color}, {visitorRE, &p.Visitor}, {groupRE, &p.Group}} {
+		m := f.re.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("the /tasks page has no match for %v:\n%s", f.re, body)
+		}
+		*f.dst = m[1]
+	}
+	if m := bgRE.FindStringSubmatch(body); m == nil || m[1] != p.Color {
+		t.Fatalf("background colour %q, want the group colour %q", m, p.Color)
+	}
+	return p
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for the log output
+// of run.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls cond every 10 ms until it is true or the deadline passes,
+// and reports whether it became true.
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigtest"
+)
+
+var urlRE = regexp.MustCompile(`url=(http://\S+)/tasks`)
+
+// runningExample is run started on a goroutine.
+type runningExample struct {
+	URL    string
+	Out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has returned, with err
+	err    error
+}
+
+// startRun starts the real wiring, run, with env as the environment and
+// ADDR=127.0.0.1:0, and waits for it to log the URL it serves.
+func startRun(t *testing.T, env map[string]string) *runningExample {
+	t.Helper()
+	env["ADDR"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningExample{Out: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = run(ctx, nil, func(k string) string { return env[k] }, r.Out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(shutdownTimeout + 5*time.Second):
+		}
+	})
+	ok := waitFor(context.Background(), 10*time.Second, func() bool {
+		select {
+		case <-r.done:
+			t.Fatalf("run returned early: %v\n%s", r.err, r.Out)
+		default:
+		}
+		m := urlRE.FindStringSubmatch(r.Out.String())
+		if m != nil {
+			r.URL = m[1]
+		}
+		return m != nil
+	})
+	if !ok {
+		t.Fatalf("run did not log its URL within 10 s:\n%s", r.Out)
+	}
+	return r
+}
+
+// stop cancels run's context, as SIGINT does, and returns how long run took
+// to return.
+func (r *runningExample) stop(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	r.cancel()
+	select {
+	case <-r.done:
+		if r.err != nil {
+			t.Errorf("run returned %v, want nil", r.err)
+		}
+	case <-time.After(shutdownTimeout + 5*time.Second):
+		t.Fatalf("run did not return %v after it was cancelled:\n%s", shutdownTimeout+5*time.Second, r.Out)
+	}
+	return time.Since(start)
+}
+
+// TestRunOffline runs the real wiring with no configuration, as
+// `go run ./example` does on a fresh machine: it serves the pages, its
+// results are live within a second or two, and it shuts down cleanly.
+func TestRunOffline(t *testing.T) {
+	r := startRun(t, map[string]string{})
+	if out := r.Out.String(); !strings.Contains(out, "offline: using the in-process Statsig backend") {
+		t.Errorf("the log does not say it is offline:\n%s", out)
+	}
+	browser := newBrowser(t)
+	p := parseTasksPage(t, get(t, browser, r.URL+"/tasks"))
+	get(t, browser, r.URL+"/signup")
+
+	var res results
+	ok := waitFor(context.Background(), 5*time.Second, func() bool {
+		getJSON(t, browser, r.URL+"/results.json", &res)
+		return res.Converted == 1
+	})
+	if !ok || res.Exposed != 1 {
+		t.Fatalf("/results.json counts %d exposed, %d converted, want 1 and 1 within 5 s", res.Exposed, res.Converted)
+	}
+	for _, g := range res.Groups {
+		if want := g.Group == p.Group; (g.Converted == 1) != want {
+			t.Errorf("group %s: %d converted; the visitor was in %s", g.Group, g.Converted, p.Group)
+		}
+	}
+
+	took := r.stop(t)
+	t.Logf("shutdown took %v", took)
+	if took > shutdownTimeout {
+		t.Errorf("shutdown took %v, over %v", took, shutdownTimeout)
+	}
+	out := r.Out.String()
+	for _, want := range []string{"shutting down", "msg=stopped", "events_dropped=0 events_failed=0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("warnings or errors in the log of a clean run:\n%s", out)
+	}
+	if _, err := http.Get(r.URL + "/"); err == nil {
+		t.Error("the server still answers after run returned")
+	}
+}
+
+// TestRunOfflineIPIdentity checks that IDENTITY=ip works offline with the
+// development key, and says so.
+func TestRunOfflineIPIdentity(t *testing.T) {
+	r := startRun(t, map[string]string{"IDENTITY": "ip"})
+	if out := r.Out.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "development key") {
+		t.Errorf("no warning about the development key:\n%s", out)
+	}
+	var a, b whoamiResponse
+	getJSON(t, newBrowser(t), r.URL+"/whoami", &a)
+	getJSON(t, newBrowser(t), r.URL+"/whoami", &b)
+	if a.Source != "ip" || a.StableID == "" || a.StableID != b.StableID {
+		t.Errorf("two browsers on one IP: %+v and %+v, want one id from source ip", a, b)
+	}
+	r.stop(t)
+}
+
+// TestRunShutdownWithFailingBackend runs the wiring against a Statsig
+// backend (STATSIG_SERVER_SECRET and STATSIG_API) whose event endpoint
+// fails, and checks that shutdown still ends within shutdownTimeout and
+// reports the events it could not deliver.
+func TestRunShutdownWithFailingBackend(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault statsigtest.Fault
+	}{
+		{"503", statsigtest.Fault{Status: http.StatusServiceUnavailable}},
+		{"hang", statsigtest.Fault{Hang: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			backend := statsigtest.Start(t, labConfig())
+			backend.SetFault(statsigtest.LogEvent, tt.fault)
+			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL})
+			browser := newBrowser(t)
+			parseTasksPage(t, get(t, browser, r.URL+"/tasks?random"))
+			get(t, browser, r.URL+"/signup")
+			var res results
+			getJSON(t, browser, r.URL+"/results.json", &res)
+			if res.Live || !strings.Contains(res.Note, "Statsig console") {
+				t.Errorf("online /results.json = %+v, want a pointer to the Statsig console", res)
+			}
+
+			took := r.stop(t)
+			t.Logf("shutdown against a failing backend (%s) took %v", tt.name, took)
+			if took > shutdownTimeout {
+				t.Errorf("shutdown took %v, over %v", took, shutdownTimeout)
+			}
+			if out := r.Out.String(); !strings.Contains(out, "some events were not delivered") {
+				t.Errorf("the log does not report the lost events:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestRunErrors checks that run refuses a bad configuration with a clear
+// error instead of serving.
+func TestRunErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"ip online without key", nil, map[string]string{"IDENTITY": "ip", "STATSIG_SERVER_SECRET": "secret-x"}, "IDENTITY_HASH_KEY"},
+		{"unknown identity", nil, map[string]string{"IDENTITY": "email"}, `IDENTITY="email"`},
+		{"short hash key", nil, map[string]string{"IDENTITY_HASH_KEY": "short"}, "at least 16"},
+		{"bad proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `"proxy.internal"`},
+		{"not a secret key", nil, map[string]string{"STATSIG_SERVER_SECRET": "client-abc"}, "does not start with"},
+		{"bad address", nil, map[string]string{"ADDR": "127.0.0.1:99999"}, "99999"},
+		{"unknown flag", []string{"-bogus"}, map[string]string{}, "bogus"},
+		{"stray argument", []string{"extra"}, map[string]string{}, "unexpected arguments"},
+		{"help", []string{"-h"}, map[string]string{}, flag.ErrHelp.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	t.Run("defaults", func(t *testing.T) {
+		c, err := parseConfig(nil, env(), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Addr != "localhost:8080" || !c.Offline() || c.Identity != statsigmw.CookieIdentity || c.HashKey != nil || c.TrustedProxies != nil {
+			t.Errorf("defaults = %+v", c)
+		}
+	})
+	t.Run("flags win over the environment", func(t *testing.T) {
+		c, err := parseConfig([]string{"-addr", ":9000", "-identity", "cookie", "-trusted-proxies", "192.0.2.1"},
+			env("ADDR", ":1", "IDENTITY", "ip", "TRUSTED_PROXIES", "10.0.0.0/8"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Addr != ":9000" || c.Identity != statsigmw.CookieIdentity || len(c.TrustedProxies) != 1 || c.TrustedProxies[0].String() != "192.0.2.1/32" {
+			t.Errorf("got %+v", c)
+		}
+	})
+	t.Run("online", func(t *testing.T) {
+		c, err := parseConfig(nil, env("STATSIG_SERVER_SECRET", "secret-abc", "STATSIG_API", "https://api.example/v1",
+			"IDENTITY", "IP", "IDENTITY_HASH_KEY", "0123456789abcdef"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Offline() || c.Secret != "secret-abc" || c.API != "https://api.example/v1" || c.Identity != statsigmw.IPIdentity ||
+			string(c.HashKey) != "0123456789abcdef" || c.DevHashKey {
+			t.Errorf("got %+v", c)
+		}
+	})
+	t.Run("ip offline without key", func(t *testing.T) {
+		c, err := parseConfig(nil, env("IDENTITY", "ip"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.DevHashKey || string(c.HashKey) != devHashKey || len(c.HashKey) < statsigmw.MinHashKeyLen {
+			t.Errorf("got %+v, want the development key", c)
+		}
+	})
+	t.Run("ip online without key", func(t *testing.T) {
+		if _, err := parseConfig(nil, env("IDENTITY", "ip", "STATSIG_SERVER_SECRET", "secret-abc"), io.Discard); err == nil {
+			t.Error("no error")
+		}
+	})
+	t.Run("help", func(t *testing.T) {
+		var out strings.Builder
+		_, err := parseConfig([]string{"-h"}, env(), &out)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("err = %v, want flag.ErrHelp", err)
+		}
+		for _, name := range []string{"ADDR", "STATSIG_SERVER_SECRET", "STATSIG_API", "IDENTITY", "IDENTITY_HASH_KEY", "TRUSTED_PROXIES"} {
+			if !strings.Contains(out.String(), name) {
+				t.Errorf("the usage does not mention %s:\n%s", name, out.String())
+			}
+		}
+	})
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"", nil, ""},
+		{" , ", nil, ""},
+		{"10.0.0.0/8", []string{"10.0.0.0/8"}, ""},
+		{"10.1.2.3/8", []string{"10.0.0.0/8"}, ""}, // host bits cleared
+		{"192.0.2.1", []string{"192.0.2.1/32"}, ""},
+		{"2001:db8::1", []string{"2001:db8::1/128"}, ""},
+		{"10.0.0.0/8, 2001:db8::/32,192.0.2.7", []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"}, ""},
+		{"10.0.0.0/33", nil, `"10.0.0.0/33" is not a CIDR prefix`},
+		{"10.0.0.0/8,proxy", nil, `"proxy" is neither a CIDR prefix`},
+		{"fe80::1%eth0", nil, "zone"},
+		{"10.0.0.0/8;192.0.2.1", nil, "TRUSTED_PROXIES"},
+	}
+	for _, tt := range tests {
+		got, err := parseTrustedProxies(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.HasPrefix(err.Error(), "TRUSTED_PROXIES: ") {
+				t.Errorf("parseTrustedProxies(%q) error = %v, want one starting TRUSTED_PROXIES: and containing %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("parseTrustedProxies(%q): %v", tt.in, err)
+			continue
+		}
+		var want []netip.Prefix
+		for _, s := range tt.want {
+			want = append(want, netip.MustParsePrefix(s))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("parseTrustedProxies(%q) = %v, want %v", tt.in, got, want)
+		}
+	}
+}
+
+// TestServeDrainsInFlightRequests checks the order of shutdown: a request
+// under way when the signal comes is finished, new connections are refused,
+// and the events it logged are flushed before serve returns.
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	backend := statsigtest.Start(t, labConfig())
+	client, err := statsigmw.NewClient(statsigmw.ClientConfig{Secret: statsigtest.Key, Options: backend.Options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	mw, err := statsigmw.New(client.Statsig(), statsigmw.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		if err := statsigmw.LogEvent(r.Context(), signupEvent); err != nil {
+			t.Error(err)
+		}
+		io.WriteString(w, "finished")
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(ctx, ln, slow, client, config{Addr: ln.Addr().String()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+
+	url := "http://" + ln.Addr().String() + "/"
+	answer := make(chan response, 1)
+	go func() { answer <- do(t, &http.Client{}, "GET", url, "", "") }()
+	<-started
+	cancel() // the signal, while the request runs
+	ok := waitFor(context.Background(), 5*time.Second, func() bool {
+		_, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		return err != nil
+	})
+	if !ok {
+		t.Error("new connections are still accepted after the signal")
+	}
+	close(release)
+	if r := <-answer; r.Status != 200 || r.Body != "finished" {
+		t.Errorf("the request under way got %d %q, want 200 finished", r.Status, r.Body)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("serve = %v", err)
+		}
+	case <-time.After(shutdownTimeout):
+		t.Fatal("serve did not return")
+	}
+	if evs := backend.CustomEvents(); len(evs) != 1 || evs[0].Name != signupEvent {
+		t.Errorf("the backend got %+v, want the one event of the drained request", evs)
+	}
+}
