@@ -48,8 +48,11 @@ const (
 	// clientFlushSettle is how long Shutdown waits, once the SDK's own
 	// Shutdown has returned and no batch is under way, for a batch that the
 	// SDK began on another goroutine just before but which has not reached
-	// the transport yet (it is being encoded and compressed).
-	clientFlushSettle = 20 * time.Millisecond
+	// the transport yet (it is being encoded and compressed: 1000 events
+	// take tens of milliseconds, more on a loaded machine). The SDK offers no
+	// way to know of such a batch, so this is a bound, not a guarantee; it
+	// costs every healthy Shutdown this long.
+	clientFlushSettle = 300 * time.Millisecond
 	// clientMaxGrace bounds how long before ctx's deadline Shutdown cuts
 	// delivery, so that the requests it cancels have unwound and been
 	// counted by the deadline.
@@ -211,6 +214,10 @@ type ShutdownError struct {
 }
 
 func (e *ShutdownError) Error() string {
+	if e.Undelivered == 0 {
+		// The SDK's flush did not finish: what it still held is unknown.
+		return fmt.Sprintf("statsigmw: shutdown incomplete, events the SDK still held were not counted: %v", e.Err)
+	}
 	return fmt.Sprintf("statsigmw: shutdown: %d events not delivered: %v", e.Undelivered, e.Err)
 }
 
@@ -401,7 +408,11 @@ func (c *Client) shutdown(ctx context.Context) error {
 		tr.cutOff(giveUp)
 		// Cancelled requests return in microseconds; give them, and the
 		// SDK's Shutdown, which is waiting for one of them, the grace.
-		sdkFinished = tr.waitUnwound(sdkDone, max(grace, 10*time.Millisecond))
+		unwind := max(grace, 10*time.Millisecond)
+		if dl, ok := ctx.Deadline(); ok {
+			unwind = min(unwind, max(time.Until(dl), 0))
+		}
+		sdkFinished = tr.waitUnwound(sdkDone, unwind)
 	}
 	tr.closeIdle()
 

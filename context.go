@@ -97,16 +97,36 @@ func scopeFrom(ctx context.Context) *scope {
 
 // NewContext returns a copy of ctx that carries a request scope for user,
 // evaluated with client, without the middleware: for handler tests and for
-// work outside HTTP (jobs, queues). The user is used as given; give it a
-// non-empty UserID or CustomIDs, or the SDK evaluates nothing. client may
-// be nil (every accessor then returns defaults).
+// work outside HTTP (jobs, queues). client may be nil (every accessor then
+// returns defaults). The user is copied.
+//
+// As in the middleware, the user always has both ids, so that experiments on
+// either unit never bucket everyone together: an empty
+// CustomIDs["stableID"] is set to UserID, an empty UserID to the stableID,
+// and a user with neither gets a random id for this scope alone. The
+// scope's [Visitor] has the stableID as ID, the UserID as UserID when it
+// differs, and an empty Source.
 func NewContext(ctx context.Context, client *statsig.Client, user statsig.User) context.Context {
-	stable := user.CustomIDs["stableID"]
-	if stable == "" {
-		stable = user.UserID
+	u := cloneUser(user)
+	stable := u.CustomIDs["stableID"]
+	switch {
+	case stable == "" && u.UserID == "":
+		stable = newVisitorID()
+		u.UserID = stable
+	case stable == "":
+		stable = u.UserID
+	case u.UserID == "":
+		u.UserID = stable
 	}
-	s := &scope{client: client, visitor: Visitor{ID: stable, Source: "", UserID: user.UserID}}
-	s.userOnce.Do(func() { s.user = cloneUser(user) })
+	if u.CustomIDs == nil {
+		u.CustomIDs = make(map[string]string, 1)
+	}
+	u.CustomIDs["stableID"] = stable
+	s := &scope{client: client, visitor: Visitor{ID: stable}}
+	if u.UserID != stable {
+		s.visitor.UserID = u.UserID
+	}
+	s.userOnce.Do(func() { s.user = u })
 	return withScope(ctx, s)
 }
 
@@ -311,7 +331,10 @@ func Experiment(ctx context.Context, name string) (cfg statsig.DynamicConfig, ok
 // PeekExperiment is Experiment without the exposure: for debugging pages,
 // logs and response headers that must not count the visitor as exposed. It
 // shares Experiment's per-request memo, so a later Experiment call logs the
-// exposure once and returns the same assignment.
+// exposure once and returns the same assignment. (That exposure is logged
+// with the SDK's manual exposure call, which evaluates again: should the
+// config change between the two calls, the exposure names the new
+// assignment.)
 func PeekExperiment(ctx context.Context, name string) (cfg statsig.DynamicConfig, ok bool) {
 	s := scopeFrom(ctx)
 	if !s.usable(name) {

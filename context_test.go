@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	statsig "github.com/statsig-io/go-sdk"
@@ -282,6 +284,9 @@ func TestBootstrap(t *testing.T) {
 	if strings.Contains(string(body), "192.0.2.44") || strings.Contains(string(body), "exp\"") {
 		t.Errorf("bootstrap carries the IP or an unhashed name: %s", body)
 	}
+	if group == "" {
+		t.Fatal("the request got no group")
+	}
 	found := false
 	for _, c := range resp.DynamicConfigs {
 		if c.GroupName == group {
@@ -293,5 +298,69 @@ func TestBootstrap(t *testing.T) {
 	}
 	if xs, _ := e.flush(); len(xs) != 0 {
 		t.Errorf("Bootstrap logged %d exposures, want 0", len(xs))
+	}
+}
+
+func TestNewContextFillsIDs(t *testing.T) {
+	t.Parallel()
+	backend := statsigtest.Start(t, testConfig())
+	client := backend.Client(t)
+	groups := map[string]int{}
+	for i := 0; i < 40; i++ {
+		// Only a UserID: the stableID experiment must still split users.
+		ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: fmt.Sprintf("user-%d", i)})
+		u, _ := statsigmw.User(ctx)
+		if u.CustomIDs["stableID"] != u.UserID {
+			t.Fatalf("user %+v: want stableID = UserID", u)
+		}
+		cfg, _ := statsigmw.PeekExperiment(ctx, "exp")
+		groups[cfg.GroupName]++
+	}
+	if len(groups) < 3 {
+		t.Errorf("40 users with only a UserID landed in %v, want them spread over the groups", groups)
+	}
+	onlyStable := statsigmw.NewContext(context.Background(), client, statsig.User{CustomIDs: map[string]string{"stableID": "s-1"}})
+	if u, _ := statsigmw.User(onlyStable); u.UserID != "s-1" {
+		t.Errorf("only a stableID: UserID %q, want s-1", u.UserID)
+	}
+	a := statsigmw.NewContext(context.Background(), client, statsig.User{})
+	b := statsigmw.NewContext(context.Background(), client, statsig.User{})
+	va, _ := statsigmw.VisitorFrom(a)
+	vb, _ := statsigmw.VisitorFrom(b)
+	if va.ID == "" || va.ID == vb.ID {
+		t.Errorf("empty users got ids %q and %q, want two different non-empty ids", va.ID, vb.ID)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	e := newEnv(t, statsigmw.Config{
+		UserID: func(r *http.Request) string { calls.Add(1); return "" },
+		User: func(r *http.Request, u *statsig.User) {
+			u.Email = "a@example.com"
+			u.UserID = ""     // a careless hook:
+			u.CustomIDs = nil // the middleware restores both ids
+		},
+	}, false)
+	h := e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		statsigmw.Experiment(ctx, "exp")
+		statsigmw.Gate(ctx, "half")
+		statsigmw.VisitorFrom(ctx)
+		_ = statsigmw.LogEvent(ctx, "e")
+		u, _ := statsigmw.User(ctx)
+		v, _ := statsigmw.VisitorFrom(ctx)
+		if u.UserID != v.ID || u.CustomIDs["stableID"] != v.ID || u.Email != "a@example.com" {
+			t.Errorf("user %+v after the hooks, want both ids %q and the hook's email", u, v.ID)
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	if n := calls.Load(); n != 1 {
+		t.Errorf("UserID hook called %d times in one request, want 1", n)
+	}
+	_, evs := e.flush()
+	if len(evs) != 1 || evs[0].User.Email != "a@example.com" {
+		t.Errorf("events %+v, want one carrying the hook's email", evs)
 	}
 }

@@ -50,14 +50,19 @@ func TestNewVisitorCookie(t *testing.T) {
 			if in.ID != c.Value || in.StableID != c.Value || in.UserID != c.Value || in.Source != "new" {
 				t.Errorf("request evaluated with %+v, want id, stableID and userID %q and source new", in, c.Value)
 			}
-			// The same request's exposure carries the id too.
+			// The next request sends the cookie back.
 			again, _ := get(t, e.browser, e.server.URL+"/exp")
 			if again.ID != c.Value || again.Source != "cookie" {
 				t.Errorf("second request: %+v, want the cookie's id %q from source cookie", again, c.Value)
 			}
 			xs, _ := e.flush()
-			if len(xs) != 2 || xs[0].User.CustomIDs["stableID"] != c.Value || xs[0].User.UserID != c.Value {
-				t.Errorf("exposures %+v, want two for the cookie's id %q", xs, c.Value)
+			if len(xs) != 2 {
+				t.Fatalf("got %d exposures, want 2", len(xs))
+			}
+			for _, x := range xs { // the first request's exposure carries the id it minted
+				if x.User.CustomIDs["stableID"] != c.Value || x.User.UserID != c.Value {
+					t.Errorf("exposure user %+v, want the cookie's id %q", x.User, c.Value)
+				}
 			}
 		})
 	}
@@ -89,6 +94,17 @@ func TestSecureModes(t *testing.T) {
 		if len(cs) != 1 || cs[0].Secure != tt.wantSecure || strings.HasPrefix(cs[0].Name, "__Host-") != tt.wantSecure {
 			t.Errorf("mode %d tls %v: cookies %v, want one with Secure=%v and the __Host- prefix iff secure", tt.mode, tt.tls, cs, tt.wantSecure)
 		}
+	}
+}
+
+func TestCookieMaxAge(t *testing.T) {
+	t.Parallel()
+	mw := mustNew(t, statsigmw.Config{CookieMaxAge: 30 * 24 * time.Hour, CookieName: "vid"})
+	rec := httptest.NewRecorder()
+	mw.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	cs := rec.Result().Cookies()
+	if len(cs) != 1 || cs[0].Name != "vid" || cs[0].MaxAge != 30*24*3600 {
+		t.Errorf("cookies %v, want vid with Max-Age %d", cs, 30*24*3600)
 	}
 }
 
@@ -192,6 +208,9 @@ func TestRandomVisitor(t *testing.T) {
 			t.Errorf("after ?random: %+v, want visitor %q from the cookie", next, last.ID)
 		}
 		xs, evs := e.flush()
+		if len(xs) == 0 {
+			t.Fatal("no exposures")
+		}
 		lastX := xs[len(xs)-1]
 		if len(evs) != 1 || evs[0].User.CustomIDs["stableID"] != lastX.User.CustomIDs["stableID"] {
 			t.Errorf("conversion %+v not attributed to the last exposure %+v", evs, lastX)

@@ -68,7 +68,11 @@ type Config struct {
 
 	// CookieName is the visitor cookie's name; default "visitor_id". When the
 	// cookie is Secure the name gets the "__Host-" prefix, which binds it to
-	// this host and path "/".
+	// this host and path "/". A request carrying two cookies of the name
+	// gets a fresh id, so a cookie of the same name that this service cannot
+	// overwrite (set by another app for a parent domain, or for a narrower
+	// path) would make its visitor new on every request over plain HTTP:
+	// pick a name no other app on the domain uses.
 	CookieName string
 	// CookieMaxAge is the cookie's lifetime; default and maximum 400 days.
 	CookieMaxAge time.Duration

@@ -67,15 +67,34 @@ func (s *Server) Client(tb testing.TB) *statsig.Client {
 }
 
 // FlushAndShutdown shuts c down, which makes the SDK send every event it
-// buffered, and then waits (at most 10 seconds) until event batches already
-// in flight from clients made with the server's Options have arrived. After
-// it returns, [Server.Events], [Server.Exposures] and [Server.CustomEvents]
-// hold everything c logged, as long as the log_event endpoint has no fault.
+// buffered, and then waits (at most 10 seconds) for the batches the SDK was
+// sending on other goroutines, which its Shutdown does not wait for. After it
+// returns, [Server.Events], [Server.Exposures] and [Server.CustomEvents] hold
+// everything c logged, as long as the log_event endpoint has no fault.
 // c cannot be used afterwards.
+//
+// With [Server.Options] as they are, a client sends nothing before it shuts
+// down, and the result is exact. A client with a lower LoggingInterval or
+// LoggingMaxBufferSize sends batches on goroutines of its own, which the SDK
+// gives no way to track before they reach the network: FlushAndShutdown then
+// waits until no batch has started for a quarter of a second.
 func (s *Server) FlushAndShutdown(c *statsig.Client) {
+	sentBefore := s.lastSend.Load() != 0
 	c.Shutdown()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
+	settle := 20 * time.Millisecond
+	if sentBefore {
+		settle = 250 * time.Millisecond
+	}
+	shutdownAt := time.Now()
+	deadline := shutdownAt.Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		quietSince := shutdownAt
+		if last := time.Unix(0, s.lastSend.Load()); last.After(quietSince) {
+			quietSince = last
+		}
+		if s.inflight.Load() == 0 && time.Since(quietSince) >= settle {
+			return
+		}
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -103,6 +122,7 @@ func (t *trackingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	t.s.inflight.Add(1)
 	defer t.s.inflight.Add(-1)
+	t.s.lastSend.Store(time.Now().UnixNano())
 	// The server records a batch before it answers, so the batch is recorded
 	// by the time RoundTrip returns.
 	return t.base.RoundTrip(r)

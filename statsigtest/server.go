@@ -85,6 +85,7 @@ type Server struct {
 	closeMu  sync.Once
 	base     *http.Transport // shared by the clients made with Options
 	inflight atomic.Int64    // log_event round trips of those clients under way
+	lastSend atomic.Int64    // when the last of them started, Unix ns; 0 for never
 }
 
 // NewServer starts a Server that serves cfg. It panics if cfg is invalid

@@ -275,13 +275,17 @@ func experimentSpec(e Experiment, layerDefaults map[string]any, rules map[string
 	}
 
 	ruleList := make([]any, 0, len(e.Groups))
-	var cum float64
+	var cum, prev float64
 	for i, g := range e.Groups {
 		cum += g.Weight
 		threshold := math.Round(cum * 10) // buckets are 0..999
 		if i == len(e.Groups)-1 {
 			threshold = 1000
 		}
+		if threshold <= prev {
+			return nil, fmt.Errorf("statsigtest: experiment %q group %q: weight %v is below the resolution of 0.1 and would get no units", e.Name, g.Name, g.Weight)
+		}
+		prev = threshold
 		id := fmt.Sprintf("%s:%d", e.Name, i)
 		if _, dup := rules[id]; dup {
 			return nil, fmt.Errorf("statsigtest: experiment %q: rule id %q is already used; rename the experiment", e.Name, id)

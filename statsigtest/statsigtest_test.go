@@ -227,6 +227,7 @@ func TestConfigErrors(t *testing.T) {
 			Experiments: []statsigtest.Experiment{{Name: "x", Groups: []statsigtest.Group{g("a", 100)}}},
 			Gates:       []statsigtest.Gate{{Name: "x"}},
 		}, "already used"},
+		{"weight below resolution", statsigtest.Config{Experiments: []statsigtest.Experiment{{Name: "e", Groups: []statsigtest.Group{g("a", 99.96), g("b", 0.04)}}}}, "resolution of 0.1"},
 		{"gate percentage", statsigtest.Config{Gates: []statsigtest.Gate{{Name: "g", PassPercentage: 101}}}, "pass percentage 101"},
 	}
 	for _, tt := range tests {
