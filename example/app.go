@@ -15,55 +15,43 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/internal/lab"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
-// The experiment of the lab, its parameters and the conversion event.
+// The experiment of the lab, its parameters and the conversion event
+// (package lab, shared with the load test).
 const (
-	experimentName   = "button_color_v3"
-	paramColor       = "Button Color"
-	paramText        = "Paragraph Text"
-	defaultColor     = "blue"
-	defaultParagraph = "Data Engineering Boot Camp"
-	signupEvent      = "visited_signup"
+	experimentName   = lab.Experiment
+	paramColor       = lab.ParamColor
+	paramText        = lab.ParamText
+	defaultColor     = lab.DefaultColor
+	defaultParagraph = lab.DefaultParagraph
+	signupEvent      = lab.SignupEvent
 )
 
 // labArms are the groups of button_color_v3 in the order the results list
 // them; the first is the one the others are compared with.
-var labArms = []armSpec{
-	{Group: "Blue", Color: "blue"},
-	{Group: "Green", Color: "green"},
-	{Group: "Red", Color: "red"},
-	{Group: "Orange", Color: "orange"},
-}
+var labArms = func() []armSpec {
+	arms := make([]armSpec, len(lab.Arms))
+	for i, a := range lab.Arms {
+		arms[i] = armSpec{Group: a.Group, Color: a.Color}
+	}
+	return arms
+}()
 
 // labParagraphs gives each group its own "Paragraph Text".
-var labParagraphs = map[string]string{
-	"Blue":   "Data Engineering Boot Camp",
-	"Green":  "Data Engineering Boot Camp: pipelines that stay green",
-	"Red":    "Data Engineering Boot Camp: red-hot data skills",
-	"Orange": "Data Engineering Boot Camp: squeeze more out of your data",
-}
+var labParagraphs = func() map[string]string {
+	m := make(map[string]string, len(lab.Arms))
+	for _, a := range lab.Arms {
+		m[a.Group] = a.Paragraph
+	}
+	return m
+}()
 
 // labConfig is what the in-process backend serves offline: button_color_v3
-// with four groups of 25% each, bucketed on the user id (which the
-// middleware sets to the visitor id), and the page defaults as its default
-// value.
-func labConfig() statsigtest.Config {
-	exp := statsigtest.Experiment{
-		Name:     experimentName,
-		Unit:     statsigtest.UserID,
-		Defaults: map[string]any{paramColor: defaultColor, paramText: defaultParagraph},
-	}
-	for _, a := range labArms {
-		exp.Groups = append(exp.Groups, statsigtest.Group{
-			Name:   a.Group,
-			Weight: 100 / float64(len(labArms)),
-			Params: map[string]any{paramColor: a.Color, paramText: labParagraphs[a.Group]},
-		})
-	}
-	return statsigtest.Config{Experiments: []statsigtest.Experiment{exp}}
-}
+// with four groups of 25% each (see package lab).
+func labConfig() statsigtest.Config { return lab.Config() }
 
 //go:embed templates/*.html
 var templateFS embed.FS

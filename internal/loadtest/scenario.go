@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labkit/statsigmw/internal/lab"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -95,31 +96,6 @@ func scenarioNamed(name string) (scenario, bool) {
 	return scenario{}, false
 }
 
-// labConfig is what the example's own offline backend serves:
-// button_color_v3 with four groups of 25% on the user id, each with its
-// colour and paragraph (a copy of the example's labConfig, which is in
-// package main there).
-func labConfig() statsigtest.Config {
-	exp := statsigtest.Experiment{
-		Name:     "button_color_v3",
-		Unit:     statsigtest.UserID,
-		Defaults: map[string]any{"Button Color": "blue", "Paragraph Text": "Data Engineering Boot Camp"},
-	}
-	for _, g := range []struct{ group, color, text string }{
-		{"Blue", "blue", "Data Engineering Boot Camp"},
-		{"Green", "green", "Data Engineering Boot Camp: pipelines that stay green"},
-		{"Red", "red", "Data Engineering Boot Camp: red-hot data skills"},
-		{"Orange", "orange", "Data Engineering Boot Camp: squeeze more out of your data"},
-	} {
-		exp.Groups = append(exp.Groups, statsigtest.Group{
-			Name:   g.group,
-			Weight: 25,
-			Params: map[string]any{"Button Color": g.color, "Paragraph Text": g.text},
-		})
-	}
-	return statsigtest.Config{Experiments: []statsigtest.Experiment{exp}}
-}
-
 // buildExample builds the example into dir and returns the binary's path.
 func buildExample(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "example")
@@ -134,7 +110,7 @@ func buildExample(ctx context.Context, dir string) (string, error) {
 // load, shutdown. Everything it starts is stopped before it returns.
 func runScenario(ctx context.Context, sc scenario, bin string, procs int, o options) (r result) {
 	r.Name = sc.Name
-	backend := statsigtest.NewServer(labConfig())
+	backend := statsigtest.NewServer(lab.Config())
 	defer backend.Close()
 	for ep, f := range sc.Faults {
 		backend.SetFault(ep, f)
