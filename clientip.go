@@ -98,10 +98,14 @@ func (r clientIPResolver) trusts(a netip.Addr) bool {
 	return false
 }
 
-// walkXForwardedFor walks the X-Forwarded-For field lines as one
-// comma-separated list from the right and returns the first untrusted hop.
-// It only looks at the last fwdMaxHops entries and never splits the lines.
-func (r clientIPResolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
+// walk walks forwarding field lines as one comma-separated list from the
+// right and returns the first untrusted hop. last splits the rightmost item
+// off a line (ok false for a malformed line); parse reads an item's address.
+// It looks at no more than fwdMaxHops items and never splits whole lines.
+func (r clientIPResolver) walk(lines []string,
+	last func(line string) (item, rest string, more, ok bool),
+	parse func(item string) (netip.Addr, bool),
+) (netip.Addr, bool) {
 	hops := 0
 	for i := len(lines) - 1; i >= 0; i-- {
 		rest := lines[i]
@@ -110,13 +114,12 @@ func (r clientIPResolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
 				return netip.Addr{}, false
 			}
 			hops++
-			var hop string
-			if j := strings.LastIndexByte(rest, ','); j >= 0 {
-				hop, rest = rest[j+1:], rest[:j]
-			} else {
-				hop, more = rest, false
+			var item string
+			var ok bool
+			if item, rest, more, ok = last(rest); !ok {
+				return netip.Addr{}, false
 			}
-			a, ok := fwdParseNode(fwdTrimOWS(hop), false)
+			a, ok := parse(item)
 			if !ok {
 				return netip.Addr{}, false
 			}
@@ -128,6 +131,25 @@ func (r clientIPResolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// walkXForwardedFor walks the X-Forwarded-For field lines (see walk).
+func (r clientIPResolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
+	return r.walk(lines, xffLastHop, xffParseHop)
+}
+
+// xffLastHop splits the rightmost comma-separated hop off s.
+func xffLastHop(s string) (hop, rest string, more, ok bool) {
+	if j := strings.LastIndexByte(s, ','); j >= 0 {
+		return s[j+1:], s[:j], true, true
+	}
+	return s, "", false, true
+}
+
+// xffParseHop reads an X-Forwarded-For hop: an IP, with an optional port,
+// surrounded by optional whitespace.
+func xffParseHop(hop string) (netip.Addr, bool) {
+	return fwdParseNode(fwdTrimOWS(hop), false)
+}
+
 // walkForwarded walks the RFC 7239 Forwarded field lines as one
 // comma-separated list of forwarded-elements from the right and returns the
 // for= node of the first element whose node is untrusted. Each field line is
@@ -136,30 +158,7 @@ func (r clientIPResolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
 // where client-supplied values sit, cannot hide the elements appended by the
 // trusted proxies.
 func (r clientIPResolver) walkForwarded(lines []string) (netip.Addr, bool) {
-	hops := 0
-	for i := len(lines) - 1; i >= 0; i-- {
-		rest := lines[i]
-		for more := true; more; {
-			if hops == fwdMaxHops {
-				return netip.Addr{}, false
-			}
-			hops++
-			var elem string
-			var ok bool
-			elem, rest, more, ok = fwdLastElement(rest)
-			if !ok {
-				return netip.Addr{}, false
-			}
-			a, ok := fwdParseElement(elem)
-			if !ok {
-				return netip.Addr{}, false
-			}
-			if !r.trusts(a) {
-				return a, true
-			}
-		}
-	}
-	return netip.Addr{}, false
+	return r.walk(lines, fwdLastElement, fwdParseElement)
 }
 
 // fwdParsePeer parses http.Request.RemoteAddr: "ip:port", "[ipv6]:port"
