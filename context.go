@@ -2,7 +2,6 @@ package statsigmw
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -476,31 +475,4 @@ func validateEvent(ev *statsig.Event) error {
 		return fmt.Errorf("statsigmw: event %q: metadata is %d bytes, over the limit of %d", ev.EventName, size, MaxMetadataBytes)
 	}
 	return nil
-}
-
-// Bootstrap returns the Statsig client-initialize response for the
-// request's user as JSON, for a browser client to start with the same
-// assignments the server used (@statsig/js-client: dataAdapter.setData, then
-// initializeSync). Names are hashed with djb2, which the JS client reads; the
-// SDK's sha256 default is unreadable to it. The browser must use the same
-// userID and customIDs (see [User]). Private attributes, the IP among them,
-// are not included. No exposure is logged; the browser client logs its own.
-//
-// It returns ErrNoScope or ErrNoClient as [LogEvent] does.
-func Bootstrap(ctx context.Context) ([]byte, error) {
-	s := scopeFrom(ctx)
-	if s == nil {
-		return nil, ErrNoScope
-	}
-	if s.client == nil {
-		return nil, ErrNoClient
-	}
-	resp := s.client.GetClientInitializeResponseWithOptions(s.getUser(), &statsig.GCIROptions{HashAlgorithm: "djb2"})
-	resp.User.PrivateAttributes = nil
-	resp.User.IpAddress = ""
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return nil, fmt.Errorf("statsigmw: encoding the client initialize response: %w", err)
-	}
-	return b, nil
 }

@@ -1,0 +1,5 @@
+module github.com/labkit/statsigmw/e2e
+
+go 1.22
+
+replace github.com/labkit/statsigmw => ../
