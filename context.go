@@ -164,7 +164,7 @@ func (s *scope) buildUser() {
 		CustomIDs: map[string]string{"stableID": id},
 		Custom:    map[string]any{"id_source": string(s.visitor.Source)},
 	}
-	if ip, ok := s.m.ips.clientIP(r); ok {
+	if ip, ok := s.m.ips.ClientIP(r); ok {
 		ipText := ip.String()
 		u.PrivateAttributes = map[string]any{"ip": ipText}
 		if cfg.UnsafeSendIP {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/labkit/statsigmw/internal/clientip"
 	"hash"
 	"net/http"
 	"net/netip"
@@ -153,7 +154,7 @@ func newIPHasher(key []byte, v6Prefix int) *ipHasher {
 // the addresses of one network (privacy extensions rotate the low 64 bits)
 // are one visitor.
 func (h *ipHasher) id(a netip.Addr) string {
-	a = normalizeAddr(a)
+	a = clientip.Normalize(a)
 	var buf [17]byte
 	var in []byte
 	if a.Is4() {

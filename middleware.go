@@ -3,6 +3,7 @@ package statsigmw
 import (
 	"errors"
 	"fmt"
+	"github.com/labkit/statsigmw/internal/clientip"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -136,7 +137,7 @@ type Middleware struct {
 	cookieName string // without the __Host- prefix
 	hostCookie string // with it, for Secure cookies
 	maxAge     int    // seconds
-	ips        clientIPResolver
+	ips        clientip.Resolver
 	hasher     *ipHasher
 }
 
@@ -192,7 +193,7 @@ func New(client *statsig.Client, cfg Config) (*Middleware, error) {
 		return nil, errors.New("statsigmw: IPIdentity needs a HashKey")
 	}
 
-	ips, err := newClientIPResolver(cfg.TrustedProxies, cfg.UseForwarded)
+	ips, err := clientip.New(cfg.TrustedProxies, cfg.UseForwarded)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +274,7 @@ func (m *Middleware) newScope(r *http.Request) *scope {
 		s.visitor = Visitor{ID: newVisitorID(), Source: SourceNew}
 		s.setCookie = true
 	case m.hasher != nil:
-		if ip, ok := m.ips.clientIP(r); ok {
+		if ip, ok := m.ips.ClientIP(r); ok {
 			s.visitor = Visitor{ID: m.hasher.id(ip), Source: SourceIP}
 			break
 		}

@@ -1,4 +1,4 @@
-package statsigmw
+package clientip
 
 import (
 	"fmt"
@@ -7,20 +7,20 @@ import (
 	"strings"
 )
 
-// fwdMaxHops is the maximum number of forwarding-list hops clientIP examines,
+// maxHops is the maximum number of forwarding-list hops ClientIP examines,
 // counted from the right-hand (most recently appended) end of the list. A
 // list whose client lies further left than that yields no client address.
-const fwdMaxHops = 32
+const maxHops = 32
 
-// Canonical names of the forwarding headers clientIP can read.
+// Canonical names of the forwarding headers ClientIP can read.
 const (
-	// fwdHeaderXForwardedFor is the de-facto standard X-Forwarded-For header.
-	fwdHeaderXForwardedFor = "X-Forwarded-For"
-	// fwdHeaderForwarded is the RFC 7239 Forwarded header.
-	fwdHeaderForwarded = "Forwarded"
+	// headerXForwardedFor is the de-facto standard X-Forwarded-For header.
+	headerXForwardedFor = "X-Forwarded-For"
+	// headerForwarded is the RFC 7239 Forwarded header.
+	headerForwarded = "Forwarded"
 )
 
-// clientIPResolver derives the client address of a request. The zero value trusts no proxy.
+// Resolver derives the client address of a request. The zero value trusts no proxy.
 //
 // The peer of the connection (http.Request.RemoteAddr) is the client unless it
 // lies inside one of the trusted prefixes. Only then is the configured
@@ -28,27 +28,27 @@ const (
 // hops; the first untrusted hop is the client. Any other forwarding header
 // (X-Real-IP, True-Client-IP, CF-Connecting-IP, and whichever of
 // X-Forwarded-For/Forwarded is not configured) is never read.
-type clientIPResolver struct {
+type Resolver struct {
 	trusted   []netip.Prefix // peers (and forwarding-list hops) whose forwarding headers are believed; stored Masked()
 	forwarded bool           // true: read RFC 7239 "Forwarded"; false: read "X-Forwarded-For"
 }
 
-// newClientIPResolver validates and copies the prefixes (an invalid prefix is an error starting with "statsigmw: " and quoting the value with %q). IPv4-mapped IPv6 prefixes like ::ffff:10.0.0.0/104 are normalised to their IPv4 form.
+// New validates and copies the prefixes (an invalid prefix is an error starting with "statsigmw: " and quoting the value with %q). IPv4-mapped IPv6 prefixes like ::ffff:10.0.0.0/104 are normalised to their IPv4 form.
 //
 // Every stored prefix is Masked(). IPv4-mapped prefixes of length /96 or more
 // become the equivalent IPv4 prefix (::ffff:10.0.0.0/104 -> 10.0.0.0/8), since
-// clientIP compares normalised (unmapped) addresses. Shorter IPv6 prefixes are
+// ClientIP compares normalised (unmapped) addresses. Shorter IPv6 prefixes are
 // kept as IPv6 and therefore never match an IPv4 address; that direction can
 // only make the resolver trust less, never more.
-func newClientIPResolver(trusted []netip.Prefix, forwarded bool) (clientIPResolver, error) {
-	r := clientIPResolver{forwarded: forwarded}
+func New(trusted []netip.Prefix, forwarded bool) (Resolver, error) {
+	r := Resolver{forwarded: forwarded}
 	if len(trusted) == 0 {
 		return r, nil
 	}
 	r.trusted = make([]netip.Prefix, 0, len(trusted))
 	for i, p := range trusted {
 		if !p.IsValid() {
-			return clientIPResolver{}, fmt.Errorf("statsigmw: invalid trusted proxy prefix %q at index %d", p.String(), i)
+			return Resolver{}, fmt.Errorf("statsigmw: invalid trusted proxy prefix %q at index %d", p.String(), i)
 		}
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
@@ -58,19 +58,19 @@ func newClientIPResolver(trusted []netip.Prefix, forwarded bool) (clientIPResolv
 	return r, nil
 }
 
-// clientIP returns the client's address, or ok=false when no trustworthy client address exists.
+// ClientIP returns the client's address, or ok=false when no trustworthy client address exists.
 //
-// A returned address is always valid, normalised by normalizeAddr and outside
+// A returned address is always valid, normalised by Normalize and outside
 // every trusted prefix. ok is false when RemoteAddr cannot be parsed, when the
 // peer is trusted but the configured header is absent, lists only trusted hops,
 // has a malformed or anonymised hop ("unknown", "_hidden", empty entry, zoned
 // IP, bad quoting) to the right of the first untrusted hop, or would need more
-// than fwdMaxHops hops to be walked.
-func (r clientIPResolver) clientIP(req *http.Request) (addr netip.Addr, ok bool) {
+// than maxHops hops to be walked.
+func (r Resolver) ClientIP(req *http.Request) (addr netip.Addr, ok bool) {
 	if req == nil {
 		return netip.Addr{}, false
 	}
-	peer, ok := fwdParsePeer(req.RemoteAddr)
+	peer, ok := parsePeer(req.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, false
 	}
@@ -78,18 +78,18 @@ func (r clientIPResolver) clientIP(req *http.Request) (addr netip.Addr, ok bool)
 		return peer, true
 	}
 	if r.forwarded {
-		return r.walkForwarded(req.Header.Values(fwdHeaderForwarded))
+		return r.walkForwarded(req.Header.Values(headerForwarded))
 	}
-	return r.walkXForwardedFor(req.Header.Values(fwdHeaderXForwardedFor))
+	return r.walkXForwardedFor(req.Header.Values(headerXForwardedFor))
 }
 
-// normalizeAddr unmaps IPv4-mapped IPv6 (::ffff:a.b.c.d -> a.b.c.d) and drops any IPv6 zone.
-func normalizeAddr(a netip.Addr) netip.Addr {
+// Normalize unmaps IPv4-mapped IPv6 (::ffff:a.b.c.d -> a.b.c.d) and drops any IPv6 zone.
+func Normalize(a netip.Addr) netip.Addr {
 	return a.Unmap().WithZone("")
 }
 
 // trusts reports whether a lies inside one of the trusted prefixes.
-func (r clientIPResolver) trusts(a netip.Addr) bool {
+func (r Resolver) trusts(a netip.Addr) bool {
 	for _, p := range r.trusted {
 		if p.Contains(a) {
 			return true
@@ -101,8 +101,8 @@ func (r clientIPResolver) trusts(a netip.Addr) bool {
 // walk walks forwarding field lines as one comma-separated list from the
 // right and returns the first untrusted hop. last splits the rightmost item
 // off a line (ok false for a malformed line); parse reads an item's address.
-// It looks at no more than fwdMaxHops items and never splits whole lines.
-func (r clientIPResolver) walk(lines []string,
+// It looks at no more than maxHops items and never splits whole lines.
+func (r Resolver) walk(lines []string,
 	last func(line string) (item, rest string, more, ok bool),
 	parse func(item string) (netip.Addr, bool),
 ) (netip.Addr, bool) {
@@ -110,7 +110,7 @@ func (r clientIPResolver) walk(lines []string,
 	for i := len(lines) - 1; i >= 0; i-- {
 		rest := lines[i]
 		for more := true; more; {
-			if hops == fwdMaxHops {
+			if hops == maxHops {
 				return netip.Addr{}, false
 			}
 			hops++
@@ -132,7 +132,7 @@ func (r clientIPResolver) walk(lines []string,
 }
 
 // walkXForwardedFor walks the X-Forwarded-For field lines (see walk).
-func (r clientIPResolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
+func (r Resolver) walkXForwardedFor(lines []string) (netip.Addr, bool) {
 	return r.walk(lines, xffLastHop, xffParseHop)
 }
 
@@ -147,7 +147,7 @@ func xffLastHop(s string) (hop, rest string, more, ok bool) {
 // xffParseHop reads an X-Forwarded-For hop: an IP, with an optional port,
 // surrounded by optional whitespace.
 func xffParseHop(hop string) (netip.Addr, bool) {
-	return fwdParseNode(fwdTrimOWS(hop), false)
+	return parseNode(trimOWS(hop), false)
 }
 
 // walkForwarded walks the RFC 7239 Forwarded field lines as one
@@ -157,35 +157,35 @@ func xffParseHop(hop string) (netip.Addr, bool) {
 // unterminated) quoted-string to the left of the client's element, which is
 // where client-supplied values sit, cannot hide the elements appended by the
 // trusted proxies.
-func (r clientIPResolver) walkForwarded(lines []string) (netip.Addr, bool) {
-	return r.walk(lines, fwdLastElement, fwdParseElement)
+func (r Resolver) walkForwarded(lines []string) (netip.Addr, bool) {
+	return r.walk(lines, lastElement, parseElement)
 }
 
-// fwdParsePeer parses http.Request.RemoteAddr: "ip:port", "[ipv6]:port"
+// parsePeer parses http.Request.RemoteAddr: "ip:port", "[ipv6]:port"
 // (optionally with a zone) or a bare IP. The result is normalised. The
 // syntax is chosen up front so that well-formed input never allocates an
 // error value.
-func fwdParsePeer(s string) (netip.Addr, bool) {
+func parsePeer(s string) (netip.Addr, bool) {
 	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
 			return netip.Addr{}, false
 		}
-		return normalizeAddr(ap.Addr()), true
+		return Normalize(ap.Addr()), true
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return normalizeAddr(a), true
+	return Normalize(a), true
 }
 
-// fwdParseNode parses one forwarding hop: "ip", "ipv4:port", "[ipv6]" or
+// parseNode parses one forwarding hop: "ip", "ipv4:port", "[ipv6]" or
 // "[ipv6]:port". An unbracketed string with more than one colon is taken as
 // a bare IPv6 address. Addresses with a zone, bracketed IPv4 and invalid
 // ports are rejected. When obfPort is true an RFC 7239 obfuscated port
 // ("_abc") is accepted in place of a numeric one. The result is normalised.
-func fwdParseNode(s string, obfPort bool) (netip.Addr, bool) {
+func parseNode(s string, obfPort bool) (netip.Addr, bool) {
 	if s == "" {
 		return netip.Addr{}, false
 	}
@@ -210,7 +210,7 @@ func fwdParseNode(s string, obfPort bool) (netip.Addr, bool) {
 	default:
 		host = s
 	}
-	if hasPort && !fwdValidPort(port, obfPort) {
+	if hasPort && !validPort(port, obfPort) {
 		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(host)
@@ -220,13 +220,13 @@ func fwdParseNode(s string, obfPort bool) (netip.Addr, bool) {
 	if wantV6 && !a.Is6() || hasPort && !wantV6 && !a.Is4() {
 		return netip.Addr{}, false
 	}
-	return normalizeAddr(a), true
+	return Normalize(a), true
 }
 
-// fwdValidPort reports whether s is a decimal port 0-65535 (at most five
+// validPort reports whether s is a decimal port 0-65535 (at most five
 // digits), or, when obf is true, an RFC 7239 obfport: "_" followed by one or
 // more ALPHA / DIGIT / "." / "_" / "-".
-func fwdValidPort(s string, obf bool) bool {
+func validPort(s string, obf bool) bool {
 	if s == "" {
 		return false
 	}
@@ -236,7 +236,7 @@ func fwdValidPort(s string, obf bool) bool {
 		}
 		for i := 1; i < len(s); i++ {
 			c := s[i]
-			if !(fwdIsAlnum(c) || c == '.' || c == '_' || c == '-') {
+			if !(isAlnum(c) || c == '.' || c == '_' || c == '-') {
 				return false
 			}
 		}
@@ -256,19 +256,19 @@ func fwdValidPort(s string, obf bool) bool {
 	return n <= 65535
 }
 
-// fwdLastElement splits the last forwarded-element off an RFC 7239 field
+// lastElement splits the last forwarded-element off an RFC 7239 field
 // line, scanning from the right so that only the tail of the line is
 // touched. Commas inside quoted-strings do not split. It returns the element
 // (untrimmed), the remainder left of the separating comma, whether such a
 // comma (and hence a further element) exists, and ok=false when a closing
 // quote has no matching opening quote.
-func fwdLastElement(s string) (elem, rest string, more, ok bool) {
+func lastElement(s string) (elem, rest string, more, ok bool) {
 	for i := len(s) - 1; i >= 0; i-- {
 		switch s[i] {
 		case ',':
 			return s[i+1:], s[:i], true, true
 		case '"':
-			j := fwdOpeningQuote(s, i)
+			j := openingQuote(s, i)
 			if j < 0 {
 				return s, "", false, false
 			}
@@ -278,13 +278,13 @@ func fwdLastElement(s string) (elem, rest string, more, ok bool) {
 	return s, "", false, true
 }
 
-// fwdOpeningQuote returns the index of the quote opening the quoted-string
+// openingQuote returns the index of the quote opening the quoted-string
 // that the quote at s[closing] terminates, or -1. Scanning leftwards, a quote
 // preceded by an odd run of backslashes is a quoted-pair (\") inside the
 // string; the first quote preceded by an even run opens it. This matches a
 // left-to-right reading for every well-formed quoted-string, and runs in time
 // linear in the distance scanned.
-func fwdOpeningQuote(s string, closing int) int {
+func openingQuote(s string, closing int) int {
 	for j := closing - 1; j >= 0; j-- {
 		if s[j] != '"' {
 			continue
@@ -301,7 +301,7 @@ func fwdOpeningQuote(s string, closing int) int {
 	return -1
 }
 
-// fwdParseElement parses one RFC 7239 forwarded-element, pairs separated by
+// parseElement parses one RFC 7239 forwarded-element, pairs separated by
 // ";" (optional whitespace around pairs is tolerated) with case-insensitive
 // parameter names, and returns its normalised for= node. An element with no
 // for= parameter, with for= twice, with an empty or malformed value, or whose
@@ -309,17 +309,17 @@ func fwdOpeningQuote(s string, closing int) int {
 // proto=, host= and extension parameters are syntax-checked but otherwise
 // ignored. Unquoted values may leniently contain ':', '[' and ']' (as sent
 // by some proxies for "ip:port" and IPv6 nodes).
-func fwdParseElement(elem string) (netip.Addr, bool) {
-	elem = fwdTrimOWS(elem)
+func parseElement(elem string) (netip.Addr, bool) {
+	elem = trimOWS(elem)
 	var node string
 	found, escaped := false, false
 	for elem != "" {
 		if elem[0] == ';' {
-			elem = fwdTrimOWSLeft(elem[1:])
+			elem = trimOWSLeft(elem[1:])
 			continue
 		}
 		n := 0
-		for n < len(elem) && fwdIsTchar(elem[n]) {
+		for n < len(elem) && isTchar(elem[n]) {
 			n++
 		}
 		if n == 0 || n == len(elem) || elem[n] != '=' {
@@ -331,13 +331,13 @@ func fwdParseElement(elem string) (netip.Addr, bool) {
 		esc := false
 		if elem != "" && elem[0] == '"' {
 			var ok bool
-			val, esc, elem, ok = fwdQuotedString(elem)
+			val, esc, elem, ok = quotedString(elem)
 			if !ok {
 				return netip.Addr{}, false
 			}
 		} else {
 			m := 0
-			for m < len(elem) && fwdIsValueByte(elem[m]) {
+			for m < len(elem) && isValueByte(elem[m]) {
 				m++
 			}
 			if m == 0 {
@@ -345,12 +345,12 @@ func fwdParseElement(elem string) (netip.Addr, bool) {
 			}
 			val, elem = elem[:m], elem[m:]
 		}
-		elem = fwdTrimOWSLeft(elem)
+		elem = trimOWSLeft(elem)
 		if elem != "" {
 			if elem[0] != ';' {
 				return netip.Addr{}, false
 			}
-			elem = fwdTrimOWSLeft(elem[1:])
+			elem = trimOWSLeft(elem[1:])
 		}
 		if strings.EqualFold(name, "for") {
 			if found {
@@ -363,36 +363,36 @@ func fwdParseElement(elem string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	if escaped {
-		node = fwdUnescape(node)
+		node = unescape(node)
 	}
-	return fwdParseNode(node, true)
+	return parseNode(node, true)
 }
 
-// fwdQuotedString parses the quoted-string at the start of s (s[0] == '"').
+// quotedString parses the quoted-string at the start of s (s[0] == '"').
 // It returns the raw content between the quotes, whether that content holds
-// quoted-pairs (and so needs fwdUnescape), the text after the closing quote,
+// quoted-pairs (and so needs unescape), the text after the closing quote,
 // and ok=false for an unterminated string or a control character.
-func fwdQuotedString(s string) (content string, escaped bool, rest string, ok bool) {
+func quotedString(s string) (content string, escaped bool, rest string, ok bool) {
 	for i := 1; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '"':
 			return s[1:i], escaped, s[i+1:], true
 		case c == '\\':
-			if i+1 >= len(s) || fwdIsCTL(s[i+1]) {
+			if i+1 >= len(s) || isCTL(s[i+1]) {
 				return "", false, "", false
 			}
 			escaped = true
 			i++
-		case fwdIsCTL(c):
+		case isCTL(c):
 			return "", false, "", false
 		}
 	}
 	return "", false, "", false
 }
 
-// fwdUnescape removes the backslash of every quoted-pair in the content of a
+// unescape removes the backslash of every quoted-pair in the content of a
 // well-formed quoted-string.
-func fwdUnescape(s string) string {
+func unescape(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
@@ -404,42 +404,42 @@ func fwdUnescape(s string) string {
 	return b.String()
 }
 
-// fwdTrimOWS trims RFC 9110 optional whitespace (spaces and horizontal tabs)
+// trimOWS trims RFC 9110 optional whitespace (spaces and horizontal tabs)
 // from both ends of s.
-func fwdTrimOWS(s string) string {
-	s = fwdTrimOWSLeft(s)
+func trimOWS(s string) string {
+	s = trimOWSLeft(s)
 	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
 		s = s[:len(s)-1]
 	}
 	return s
 }
 
-// fwdTrimOWSLeft trims spaces and horizontal tabs from the start of s.
-func fwdTrimOWSLeft(s string) string {
+// trimOWSLeft trims spaces and horizontal tabs from the start of s.
+func trimOWSLeft(s string) string {
 	for s != "" && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
 	return s
 }
 
-// fwdIsAlnum reports whether c is an ASCII letter or digit.
-func fwdIsAlnum(c byte) bool {
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// fwdIsTchar reports whether c is an RFC 9110 token character.
-func fwdIsTchar(c byte) bool {
-	return fwdIsAlnum(c) || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+// isTchar reports whether c is an RFC 9110 token character.
+func isTchar(c byte) bool {
+	return isAlnum(c) || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
-// fwdIsValueByte reports whether c may appear in an unquoted RFC 7239 value:
+// isValueByte reports whether c may appear in an unquoted RFC 7239 value:
 // a token character or, leniently, ':', '[' or ']'.
-func fwdIsValueByte(c byte) bool {
-	return fwdIsTchar(c) || c == ':' || c == '[' || c == ']'
+func isValueByte(c byte) bool {
+	return isTchar(c) || c == ':' || c == '[' || c == ']'
 }
 
-// fwdIsCTL reports whether c is a control character not allowed in a
+// isCTL reports whether c is a control character not allowed in a
 // quoted-string (anything below 0x20 except HTAB, and DEL).
-func fwdIsCTL(c byte) bool {
+func isCTL(c byte) bool {
 	return c < 0x20 && c != '\t' || c == 0x7f
 }
