@@ -28,7 +28,7 @@ type baselineKey struct{}
 func baseline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var id string
-		if c, err := r.Cookie(statsigmw.DefaultCookieName); err == nil {
+		if c, err := r.Cookie(cookieName); err == nil {
 			id = c.Value
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), baselineKey{}, id)))
@@ -71,15 +71,15 @@ func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
 func BenchmarkMiddleware(b *testing.B) {
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	returning := httptest.NewRequest(http.MethodGet, "/tasks", nil)
-	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+statsigmw.DefaultCookieName+"="+uuid.NewString()+"; theme=dark")
+	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+cookieName+"="+stamped(uuid.NewString())+"; theme=dark")
 	fresh := httptest.NewRequest(http.MethodGet, "/tasks", nil)
 	fresh.RemoteAddr = "192.0.2.1:1234"
 
-	cookieMW, err := statsigmw.New(nil, statsigmw.Config{})
+	cookieMW, err := statsigmw.New(localClient(b), statsigmw.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ipMW, err := statsigmw.New(nil, statsigmw.Config{Identity: statsigmw.IPIdentity, HashKey: []byte("0123456789abcdef")})
+	ipMW, err := statsigmw.New(localClient(b), statsigmw.Config{Identity: statsigmw.IPIdentity, HashKey: []byte("0123456789abcdef")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func BenchmarkExperiment(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest(http.MethodGet, "/tasks", nil)
-	r.Header.Set("Cookie", statsigmw.DefaultCookieName+"="+uuid.NewString())
+	r.Header.Set("Cookie", cookieName+"="+stamped(uuid.NewString()))
 	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
 	r.Header.Set("Accept-Language", "en-US,en;q=0.9")
 
@@ -155,10 +155,10 @@ func TestMemoisedReadAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { statsigmw.Experiment(ctx, "exp") }); n != 0 {
 		t.Errorf("memoised Experiment allocates %v times per call, want 0", n)
 	}
-	mw, _ := statsigmw.New(nil, statsigmw.Config{})
+	mw, _ := statsigmw.New(localClient(t), statsigmw.Config{})
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("Cookie", statsigmw.DefaultCookieName+"="+uuid.NewString())
+	r.Header.Set("Cookie", cookieName+"="+stamped(uuid.NewString()))
 	w := &discardWriter{h: make(http.Header)}
 	base := testing.AllocsPerRun(100, func() { baseline(noop).ServeHTTP(w, r) })
 	ours := testing.AllocsPerRun(100, func() { mw.Handler(noop).ServeHTTP(w, r) })

@@ -3,6 +3,7 @@ package statsigmw
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	statsig "github.com/statsig-io/go-sdk"
@@ -22,10 +23,10 @@ func Bootstrap(ctx context.Context) ([]byte, error) {
 	if s == nil {
 		return nil, ErrNoScope
 	}
-	if s.client == nil {
-		return nil, ErrNoClient
+	if s.sdk == nil {
+		return nil, errors.New("statsigmw: the scope has no Statsig client")
 	}
-	resp := s.client.GetClientInitializeResponseWithOptions(s.getUser(), &statsig.GCIROptions{HashAlgorithm: "djb2"})
+	resp := s.sdk.GetClientInitializeResponseWithOptions(*s.getUser(ctx), &statsig.GCIROptions{HashAlgorithm: "djb2"})
 	resp.User.PrivateAttributes = nil
 	resp.User.IpAddress = ""
 	b, err := json.Marshal(resp)

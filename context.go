@@ -2,56 +2,45 @@ package statsigmw
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
 	statsig "github.com/statsig-io/go-sdk"
-)
 
-// Errors of LogEvent and Bootstrap that callers may want to branch on.
-var (
-	// ErrNoScope means the context carries no request scope: the handler
-	// does not run under the middleware and was not given one by NewContext.
-	ErrNoScope = errors.New("statsigmw: no request scope in the context (is the handler wrapped by the middleware?)")
-	// ErrNoClient means the scope has no Statsig client (New or NewContext
-	// was given a nil client); nothing can be logged.
-	ErrNoClient = errors.New("statsigmw: no Statsig client")
-)
-
-// Limits on what LogEvent accepts. Statsig truncates or drops larger
-// values; refusing them here makes the loss visible.
-const (
-	MaxNameLen          = 128  // bytes of an event, experiment, gate or layer name
-	MaxEventValueLen    = 1024 // bytes of an event value
-	MaxMetadataKeys     = 50   // keys of an event's metadata
-	MaxMetadataBytes    = 4096 // bytes of an event's metadata keys and values together
-	maxMetadataKeyBytes = 128
+	"github.com/labkit/statsigmw/internal/exposure"
 )
 
 type scopeKey struct{}
 
-// scope is the per-request assignment scope. All its methods are safe for
+// scope is the per-request assignment scope. Its methods are safe for
 // concurrent use by the goroutines a handler starts.
 type scope struct {
-	m      *Middleware // nil for a scope made by NewContext
-	client *statsig.Client
-	r      *http.Request
+	m   *Middleware // nil for a scope made by NewContext
+	sdk *statsig.Client
+	r   *http.Request  // nil for a scope made by NewContext
+	rw  responseWriter // the wrapper Handler passes on; part of the scope to save an allocation
 
-	visitor   Visitor // ID and Source are set before the scope is shared
+	id        string // the anonymous visitor id, never empty
+	source    string
 	secure    bool
 	setCookie bool
+	silent    bool        // HEAD: no exposures, no events
+	dependent atomic.Bool // the response depends on the visitor
 
 	userOnce sync.Once
 	user     statsig.User // built by userOnce; read-only afterwards
 
-	mu   sync.Mutex
-	memo map[memoKey]*memoEntry
+	stickyOnce sync.Once
+	persisted  statsig.UserPersistedValues
+
+	mu     sync.Mutex
+	inline [2]memoEntry // the first evaluations, without an allocation
+	used   int
+	more   []*memoEntry
 }
 
 type memoKind uint8
@@ -62,28 +51,33 @@ const (
 	kindLayer
 )
 
-type memoKey struct {
-	kind memoKind
-	name string
+func (k memoKind) String() string {
+	switch k {
+	case kindGate:
+		return "gate"
+	case kindLayer:
+		return "layer"
+	}
+	return "experiment"
 }
 
 // memoEntry is one evaluation of a request. once guards the evaluation;
-// exposed records whether its exposure has been logged.
+// exposed records whether the request has dealt with its exposure.
 type memoEntry struct {
+	kind    memoKind
+	name    string
 	once    sync.Once
 	exposed atomic.Bool
+	known   bool
 
 	config statsig.DynamicConfig
 	gate   bool
 	layer  statsig.Layer
 
-	paramMu sync.Mutex
-	params  map[string]bool // layer parameters whose exposure was logged
-	logFn   func(statsig.Layer, string)
-}
-
-func withScope(ctx context.Context, s *scope) context.Context {
-	return context.WithValue(ctx, scopeKey{}, s)
+	paramMu  sync.Mutex
+	params   map[string]bool // layer parameters whose exposure was dealt with
+	sdkLog   *func(statsig.Layer, string)
+	layerLog func(statsig.Layer, string)
 }
 
 func scopeFrom(ctx context.Context) *scope {
@@ -96,15 +90,13 @@ func scopeFrom(ctx context.Context) *scope {
 
 // NewContext returns a copy of ctx that carries a request scope for user,
 // evaluated with client, without the middleware: for handler tests and for
-// work outside HTTP (jobs, queues). client may be nil (every accessor then
-// returns defaults). The user is copied.
+// work outside HTTP (jobs, queues). The user is copied. Exposures are logged
+// once per scope; there is no de-duplication across scopes.
 //
 // As in the middleware, the user always has both ids, so that experiments on
 // either unit never bucket everyone together: an empty
 // CustomIDs["stableID"] is set to UserID, an empty UserID to the stableID,
-// and a user with neither gets a random id for this scope alone. The
-// scope's [Visitor] has the stableID as ID, the UserID as UserID when it
-// differs, and an empty Source.
+// and a user with neither gets a random id for this scope alone.
 func NewContext(ctx context.Context, client *statsig.Client, user statsig.User) context.Context {
 	u := cloneUser(user)
 	stable := u.CustomIDs["stableID"]
@@ -121,12 +113,9 @@ func NewContext(ctx context.Context, client *statsig.Client, user statsig.User) 
 		u.CustomIDs = make(map[string]string, 1)
 	}
 	u.CustomIDs["stableID"] = stable
-	s := &scope{client: client, visitor: Visitor{ID: stable}}
-	if u.UserID != stable {
-		s.visitor.UserID = u.UserID
-	}
+	s := &scope{sdk: client, id: stable, source: sourceContext}
 	s.userOnce.Do(func() { s.user = u })
-	return withScope(ctx, s)
+	return context.WithValue(ctx, scopeKey{}, s)
 }
 
 func cloneUser(u statsig.User) statsig.User {
@@ -148,50 +137,65 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	return c
 }
 
-// getUser builds the request's statsig.User on first use.
-func (s *scope) getUser() statsig.User {
-	s.userOnce.Do(s.buildUser)
-	return s.user
+// Read-only Custom maps shared by the users of every request, one per
+// source: the SDK never writes to a user's maps. A Config.ExtendUser hook
+// gets a copy.
+var sourceFields = map[string]map[string]any{}
+
+func init() {
+	for _, s := range []string{sourceCookie, sourceNew, sourceRandom, sourceIP, sourceEphemeral} {
+		sourceFields[s] = map[string]any{"id_source": s}
+	}
 }
 
-func (s *scope) buildUser() {
-	r, cfg := s.r, &s.m.cfg
-	id := s.visitor.ID
+// getUser builds the request's statsig.User on first use, with ctx: the
+// context of the first call that needs it.
+func (s *scope) getUser(ctx context.Context) *statsig.User {
+	s.userOnce.Do(func() { s.buildUser(ctx) })
+	return &s.user
+}
+
+func (s *scope) buildUser(ctx context.Context) {
+	m, r := s.m, s.r
+	cfg := &m.cfg
 	u := statsig.User{
-		UserID:    id,
+		UserID:    s.id,
 		UserAgent: truncate(r.UserAgent(), maxUserAgentLen),
 		Locale:    locale(r.Header.Get("Accept-Language")),
-		CustomIDs: map[string]string{"stableID": id},
-		Custom:    map[string]any{"id_source": string(s.visitor.Source)},
+		CustomIDs: map[string]string{"stableID": s.id},
+		Custom:    sourceFields[s.source],
 	}
-	if ip, ok := s.m.ips.ClientIP(r); ok {
+	if ip, ok := m.ips.ClientIP(r); ok {
 		ipText := ip.String()
 		u.PrivateAttributes = map[string]any{"ip": ipText}
 		if cfg.UnsafeSendIP {
 			u.IpAddress = ipText
 		}
 	}
-	if cfg.UserID != nil {
-		if uid := cfg.UserID(r); uid != "" && len(uid) <= maxUserIDLen {
-			u.UserID = uid
+	if cfg.LoginID != nil || cfg.ExtendUser != nil {
+		hr := r
+		if ctx != nil && ctx != r.Context() {
+			hr = r.WithContext(ctx)
 		}
-	}
-	if cfg.User != nil {
-		cfg.User(r, &u)
-		// The hook may not leave the request without an id: an experiment
-		// whose unit is missing buckets everyone together.
-		if u.UserID == "" {
-			u.UserID = id
+		if cfg.LoginID != nil {
+			if uid := cfg.LoginID(hr); uid != "" && len(uid) <= maxLoginIDLen {
+				u.UserID = uid
+			}
 		}
-		if u.CustomIDs == nil {
-			u.CustomIDs = map[string]string{}
+		if cfg.ExtendUser != nil {
+			u.Custom = cloneMap(u.Custom)
+			cfg.ExtendUser(hr, &u)
+			// No request may leave without its ids.
+			if u.UserID == "" {
+				u.UserID = s.id
+			}
+			if u.CustomIDs == nil {
+				u.CustomIDs = map[string]string{}
+			}
+			if u.CustomIDs["stableID"] == "" {
+				u.CustomIDs["stableID"] = s.id
+			}
 		}
-		if u.CustomIDs["stableID"] == "" {
-			u.CustomIDs["stableID"] = id
-		}
-	}
-	if u.UserID != id {
-		s.visitor.UserID = u.UserID
 	}
 	s.user = u
 }
@@ -225,254 +229,345 @@ func locale(h string) string {
 	return tag
 }
 
-// entry returns the memo entry for key, creating it.
-func (s *scope) entry(kind memoKind, name string) *memoEntry {
-	k := memoKey{kind, name}
-	s.mu.Lock()
-	e := s.memo[k]
-	if e == nil {
-		if s.memo == nil {
-			s.memo = make(map[memoKey]*memoEntry)
-		}
-		e = &memoEntry{}
-		s.memo[k] = e
+// stickyValues returns the user's persisted assignments, loaded at the first
+// call of the request, or nil when sticky assignments are off.
+func (s *scope) stickyValues(u *statsig.User) statsig.UserPersistedValues {
+	if s.m == nil || s.m.cfg.StickyUnit == "" {
+		return nil
 	}
-	s.mu.Unlock()
+	s.stickyOnce.Do(func() {
+		s.persisted = s.sdk.GetUserPersistedValues(*u, s.m.cfg.StickyUnit)
+		if s.persisted == nil {
+			s.persisted = statsig.UserPersistedValues{}
+		}
+	})
+	return s.persisted
+}
+
+// entry returns the memo entry for (kind, name), creating it.
+func (s *scope) entry(kind memoKind, name string) *memoEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < s.used; i++ {
+		if e := &s.inline[i]; e.kind == kind && e.name == name {
+			return e
+		}
+	}
+	for _, e := range s.more {
+		if e.kind == kind && e.name == name {
+			return e
+		}
+	}
+	var e *memoEntry
+	if s.used < len(s.inline) {
+		e = &s.inline[s.used]
+		s.used++
+	} else {
+		e = &memoEntry{}
+		s.more = append(s.more, e)
+	}
+	e.kind, e.name = kind, name
 	return e
+}
+
+// key is the de-duplication key of an exposure: every id of the user (a
+// superset of the unit the config is evaluated on, so that two visitors
+// never share a key), the kind, the name and a layer's parameter.
+func (s *scope) key(u *statsig.User, kind memoKind, name, param string) exposure.Key {
+	k := [...]string{u.UserID, "", "", name, param}
+	k[1] = string(rune('0' + kind))
+	if len(u.CustomIDs) == 1 {
+		for t, id := range u.CustomIDs {
+			k[2] = t + "=" + id
+		}
+		return s.m.keys.Key(k[:]...)
+	}
+	ids := make([]string, 0, len(u.CustomIDs))
+	for t, id := range u.CustomIDs {
+		ids = append(ids, t+"="+id)
+	}
+	sort.Strings(ids)
+	k[2] = strings.Join(ids, "\x00")
+	return s.m.keys.Key(k[:]...)
+}
+
+// exposure decides, for an evaluation the SDK made without logging, whether
+// the exposure of outcome o must now be logged, and counts the decision.
+func (s *scope) shouldLog(k exposure.Key, o uint64) bool {
+	m := s.m
+	if m == nil || m.dedup == nil {
+		if m != nil {
+			m.logged.Add(1)
+		}
+		return true
+	}
+	prev, found := m.dedup.Acquire(k)
+	switch {
+	case !found:
+		m.dedup.Set(k, o)
+	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o):
+		m.suppressed.Add(1)
+		return false
+	}
+	m.logged.Add(1)
+	return true
+}
+
+// plan decides, before an evaluation, whether the SDK logs its exposure in
+// the same call: only for a name the client is known to have, when the
+// exposure is due. found and prev are the de-duplication state to settle
+// after an evaluation that did not log.
+func (s *scope) plan(e *memoEntry, u *statsig.User, param string) (logNow bool, k exposure.Key, prev uint64, found bool) {
+	m := s.m
+	if m == nil {
+		return false, k, 0, false // NewContext: evaluate, then log if known
+	}
+	if m.nameState(e.kind, e.name) != nameKnown {
+		return false, k, 0, false
+	}
+	if m.dedup == nil {
+		return true, k, 0, false
+	}
+	k = s.key(u, e.kind, e.name, param)
+	prev, found = m.dedup.Acquire(k)
+	return !found, k, prev, found
+}
+
+// settle finishes the exposure decision after the evaluation and reports
+// whether the exposure must still be logged by a manual SDK call.
+func (s *scope) settle(e *memoEntry, u *statsig.User, param string, logNow bool, k exposure.Key, prev uint64, found bool, o uint64) bool {
+	m := s.m
+	if m == nil {
+		return true
+	}
+	switch {
+	case logNow:
+		m.logged.Add(1)
+		if m.dedup != nil {
+			m.dedup.Set(k, o)
+		}
+		return false
+	case found:
+		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o) {
+			m.suppressed.Add(1)
+			return false
+		}
+		m.logged.Add(1)
+		return true
+	}
+	// The name was not known before this evaluation.
+	if m.dedup == nil {
+		m.logged.Add(1)
+		return true
+	}
+	return s.shouldLog(s.key(u, e.kind, e.name, param), o)
+}
+
+func (s *scope) experiment(ctx context.Context, name string, expose bool) (statsig.DynamicConfig, bool) {
+	s.dependent.Store(true)
+	e := s.entry(kindExperiment, name)
+	e.once.Do(func() {
+		u := s.getUser(ctx)
+		expose := expose && !s.silent
+		var logNow, found bool
+		var k exposure.Key
+		var prev uint64
+		if expose {
+			logNow, k, prev, found = s.plan(e, u, "")
+		}
+		e.config = s.sdk.GetExperimentWithOptions(*u, name, &statsig.GetExperimentOptions{
+			DisableLogExposures: !logNow,
+			PersistedValues:     s.stickyValues(u),
+		})
+		e.known = s.learn(e, e.config.EvaluationDetails)
+		if !expose || !e.known {
+			if logNow { // a known name that has gone: the SDK logged it
+				s.m.logged.Add(1)
+			}
+			return
+		}
+		e.exposed.Store(true)
+		if s.settle(e, u, "", logNow, k, prev, found, s.outcome(e.config.RuleID, e.config.GroupName)) {
+			s.sdk.ManuallyLogExperimentExposure(*u, name)
+		}
+	})
+	if expose && e.known && !s.silent && !e.exposed.Load() && e.exposed.CompareAndSwap(false, true) {
+		// Peeked first: the exposure is due now.
+		u := s.getUser(ctx)
+		if s.m == nil || s.shouldLog(s.key(u, kindExperiment, name, ""), s.outcome(e.config.RuleID, e.config.GroupName)) {
+			s.sdk.ManuallyLogExperimentExposure(*u, name)
+		}
+	}
+	return e.config, e.known
+}
+
+func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
+	s.dependent.Store(true)
+	e := s.entry(kindGate, name)
+	e.once.Do(func() {
+		u := s.getUser(ctx)
+		var logNow, found bool
+		var k exposure.Key
+		var prev uint64
+		if !s.silent {
+			logNow, k, prev, found = s.plan(e, u, "")
+		}
+		var g statsig.FeatureGate
+		if logNow {
+			g = s.sdk.GetGate(*u, name)
+		} else {
+			g = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
+		}
+		e.gate = g.Value
+		e.known = s.learn(e, g.EvaluationDetails)
+		if s.silent || !e.known {
+			if logNow {
+				s.m.logged.Add(1)
+			}
+			return
+		}
+		value := "false"
+		if g.Value {
+			value = "true"
+		}
+		if s.settle(e, u, "", logNow, k, prev, found, s.outcome(g.RuleID, value)) {
+			s.sdk.ManuallyLogGateExposure(*u, name)
+		}
+	})
+	return e.gate, e.known
+}
+
+func (s *scope) getLayer(ctx context.Context, name string) (statsig.Layer, bool) {
+	s.dependent.Store(true)
+	e := s.entry(kindLayer, name)
+	e.once.Do(func() {
+		u := s.getUser(ctx)
+		// The SDK's Layer logs an exposure per parameter read, from this
+		// very evaluation; wrap it to log each parameter once.
+		e.layer = s.sdk.GetLayerWithOptions(*u, name, &statsig.GetLayerOptions{PersistedValues: s.stickyValues(u)})
+		// The SDK's Layer carries no evaluation details: a layer it does
+		// not know (or cannot evaluate yet) has no rule and no values.
+		e.known = e.layer.RuleID != "" || len(e.layer.Value) > 0
+		e.sdkLog = e.layer.LogExposure
+		e.layerLog = func(l statsig.Layer, param string) { s.layerParam(e, l, param) }
+		e.layer.LogExposure = &e.layerLog
+	})
+	return e.layer, e.known
+}
+
+func (s *scope) layerParam(e *memoEntry, l statsig.Layer, param string) {
+	if s.silent || !e.known || e.sdkLog == nil {
+		return
+	}
+	e.paramMu.Lock()
+	first := !e.params[param]
+	if first {
+		if e.params == nil {
+			e.params = make(map[string]bool)
+		}
+		e.params[param] = true
+	}
+	e.paramMu.Unlock()
+	if !first {
+		return
+	}
+	if s.m != nil {
+		u := &s.user // built before the layer was evaluated
+		if !s.shouldLog(s.key(u, kindLayer, e.name, param), s.outcome(e.layer.RuleID, e.layer.AllocatedExperimentName, e.layer.GroupName)) {
+			return
+		}
+	}
+	(*e.sdkLog)(l, param)
+}
+
+func (s *scope) learn(e *memoEntry, d *statsig.EvaluationDetails) bool {
+	if s.m == nil {
+		return recognized(d)
+	}
+	return s.m.learn(e.kind, e.name, d)
+}
+
+func (s *scope) outcome(parts ...string) uint64 {
+	if s.m == nil {
+		return 1
+	}
+	return s.m.keys.Outcome(parts...)
 }
 
 // usable reports whether s can evaluate name.
 func (s *scope) usable(name string) bool {
-	return s != nil && s.client != nil && name != "" && len(name) <= MaxNameLen
-}
-
-func (s *scope) experiment(name string, expose bool) statsig.DynamicConfig {
-	e := s.entry(kindExperiment, name)
-	e.once.Do(func() {
-		u := s.getUser()
-		if expose {
-			e.exposed.Store(true)
-			e.config = s.client.GetExperiment(u, name)
-		} else {
-			e.config = s.client.GetExperimentWithExposureLoggingDisabled(u, name)
-		}
-	})
-	if expose && !e.exposed.Load() && e.exposed.CompareAndSwap(false, true) {
-		s.client.ManuallyLogExperimentExposure(s.getUser(), name)
-	}
-	return e.config
-}
-
-func (s *scope) checkGate(name string, expose bool) bool {
-	e := s.entry(kindGate, name)
-	e.once.Do(func() {
-		u := s.getUser()
-		if expose {
-			e.exposed.Store(true)
-			e.gate = s.client.CheckGate(u, name)
-		} else {
-			e.gate = s.client.CheckGateWithExposureLoggingDisabled(u, name)
-		}
-	})
-	if expose && !e.exposed.Load() && e.exposed.CompareAndSwap(false, true) {
-		s.client.ManuallyLogGateExposure(s.getUser(), name)
-	}
-	return e.gate
-}
-
-func (s *scope) getLayer(name string) statsig.Layer {
-	e := s.entry(kindLayer, name)
-	e.once.Do(func() {
-		u := s.getUser()
-		e.layer = s.client.GetLayerWithExposureLoggingDisabled(u, name)
-		e.logFn = func(_ statsig.Layer, param string) {
-			e.paramMu.Lock()
-			first := !e.params[param]
-			if first {
-				if e.params == nil {
-					e.params = make(map[string]bool)
-				}
-				e.params[param] = true
-			}
-			e.paramMu.Unlock()
-			if first {
-				s.client.ManuallyLogLayerParameterExposure(u, name, param)
-			}
-		}
-		e.layer.LogExposure = &e.logFn
-	})
-	return e.layer
-}
-
-func emptyConfig(name string) statsig.DynamicConfig {
-	return *statsig.NewConfig(name, nil, "", "", nil)
+	return s != nil && s.sdk != nil && name != "" && len(name) <= maxNameLen
 }
 
 // Experiment returns the request user's assignment in experiment name and
-// logs its exposure: both at most once per request, however many times and
-// from however many goroutines it is called. A handler that never calls it
-// causes no exposure. Read parameters with the SDK's getters
-// (GetString(key, fallback), ...), which return the fallback for a missing
-// parameter.
+// logs its exposure, both at most once per request however many times and
+// from however many goroutines it is called; across requests, an exposure
+// already logged within Config.ExposureWindow is not logged again. A handler
+// that never calls Experiment causes no exposure. Read parameters with the
+// SDK's getters (GetString(key, fallback), ...), which return the fallback
+// for a missing parameter.
 //
-// ok is false, and the config empty (every getter returns its fallback),
-// when ctx has no request scope, the scope has no client, or name is empty
-// or longer than MaxNameLen. An unknown experiment is evaluated by the SDK
-// (ok is true) and returns an empty config too.
+// ok reports whether the client knows the experiment and evaluated it. It is
+// false, the config empty (every getter returns its fallback) and no
+// exposure logged when ctx has no request scope, name is empty or over 128
+// bytes, the client has no configs yet, or it does not know the name (a
+// typo: the Middleware logs a warning once per name).
 func Experiment(ctx context.Context, name string) (cfg statsig.DynamicConfig, ok bool) {
 	s := scopeFrom(ctx)
 	if !s.usable(name) {
-		return emptyConfig(name), false
+		return *statsig.NewConfig(name, nil, "", "", nil), false
 	}
-	return s.experiment(name, true), true
+	return s.experiment(ctx, name, true)
 }
 
-// PeekExperiment is Experiment without the exposure: for debugging pages,
+// PeekExperiment is [Experiment] without the exposure: for debugging pages,
 // logs and response headers that must not count the visitor as exposed. It
-// shares Experiment's per-request memo, so a later Experiment call logs the
-// exposure once and returns the same assignment. (That exposure is logged
-// with the SDK's manual exposure call, which evaluates again: should the
-// config change between the two calls, the exposure names the new
-// assignment.)
+// shares Experiment's per-request memo, so a later Experiment call returns
+// the same assignment and logs its exposure.
 func PeekExperiment(ctx context.Context, name string) (cfg statsig.DynamicConfig, ok bool) {
 	s := scopeFrom(ctx)
 	if !s.usable(name) {
-		return emptyConfig(name), false
+		return *statsig.NewConfig(name, nil, "", "", nil), false
 	}
-	return s.experiment(name, false), true
+	return s.experiment(ctx, name, false)
 }
 
-// Gate reports whether the request user passes feature gate name, and logs
-// the gate exposure, at most once per request like [Experiment]. It returns
-// false when ctx has no scope or client, or name is invalid.
-func Gate(ctx context.Context, name string) bool {
+// Gate reports whether the request user passes feature gate name and logs
+// the gate exposure, at most once per request and de-duplicated across
+// requests like [Experiment]. ok is false, and pass false, as for
+// Experiment.
+func Gate(ctx context.Context, name string) (pass, ok bool) {
 	s := scopeFrom(ctx)
 	if !s.usable(name) {
-		return false
+		return false, false
 	}
-	return s.checkGate(name, true)
-}
-
-// PeekGate is Gate without the exposure, sharing its memo.
-func PeekGate(ctx context.Context, name string) bool {
-	s := scopeFrom(ctx)
-	if !s.usable(name) {
-		return false
-	}
-	return s.checkGate(name, false)
+	return s.checkGate(ctx, name)
 }
 
 // Layer returns the request user's values of layer name. The layer is
 // evaluated at most once per request, and each parameter's exposure is
 // logged the first time the request reads it with the returned Layer's
-// getters (the SDK logs a layer exposure per parameter read, not per
-// evaluation). ok is false as for [Experiment].
+// getters (de-duplicated across requests like [Experiment]). ok is false
+// as for Experiment; the Layer then logs nothing.
 func Layer(ctx context.Context, name string) (layer statsig.Layer, ok bool) {
 	s := scopeFrom(ctx)
 	if !s.usable(name) {
 		return *statsig.NewLayer(name, nil, "", "", nil, ""), false
 	}
-	return s.getLayer(name), true
+	return s.getLayer(ctx, name)
 }
 
 // User returns a copy of the request's statsig.User, building it if no
-// experiment was read yet. ok is false when ctx has no request scope.
+// experiment was read yet. Its UserID is the logged-in id or the visitor
+// id; CustomIDs["stableID"] is the visitor id; Custom["id_source"] tells
+// where the visitor id came from ("cookie", "new", "random", "ip",
+// "ephemeral", or "context" for [NewContext]). ok is false when ctx has no
+// request scope.
 func User(ctx context.Context) (u statsig.User, ok bool) {
 	s := scopeFrom(ctx)
 	if s == nil {
 		return statsig.User{}, false
 	}
-	return cloneUser(s.getUser()), true
-}
-
-// VisitorFrom returns the visitor the middleware resolved for the request,
-// with Visitor.UserID filled in (which builds the user, running the
-// Config.UserID and Config.User hooks once). ok is false when ctx has no
-// request scope.
-func VisitorFrom(ctx context.Context) (v Visitor, ok bool) {
-	s := scopeFrom(ctx)
-	if s == nil {
-		return Visitor{}, false
-	}
-	s.getUser()
-	return s.visitor, true
-}
-
-// EventOption sets an optional field of an event logged with [LogEvent].
-type EventOption func(*statsig.Event)
-
-// WithValue sets the event's value, for example an order id or a price.
-func WithValue(v string) EventOption {
-	return func(e *statsig.Event) { e.Value = v }
-}
-
-// WithNumber sets the event's value to a number, as Statsig's metrics sum
-// and average it.
-func WithNumber(v float64) EventOption {
-	return func(e *statsig.Event) { e.Value = strconv.FormatFloat(v, 'g', -1, 64) }
-}
-
-// WithMetadata sets the event's metadata. The map is copied.
-func WithMetadata(md map[string]string) EventOption {
-	return func(e *statsig.Event) { e.Metadata = cloneMap(md) }
-}
-
-// LogEvent records the custom event name for the request's user, with the
-// same UserID and stableID as the request's exposures, so that a conversion
-// logged on one page is attributed to the group the visitor saw on another.
-// The SDK buffers the event and sends it in the background; LogEvent does
-// not block on the network.
-//
-// It returns [ErrNoScope] without a request scope, [ErrNoClient] without a
-// client, and an error naming the problem for an empty or over-long name, a
-// value over MaxEventValueLen, metadata over MaxMetadataKeys keys or
-// MaxMetadataBytes bytes, or text that is not UTF-8. Nothing is logged then.
-func LogEvent(ctx context.Context, name string, opts ...EventOption) error {
-	s := scopeFrom(ctx)
-	if s == nil {
-		return ErrNoScope
-	}
-	ev := statsig.Event{EventName: name}
-	for _, o := range opts {
-		if o != nil {
-			o(&ev)
-		}
-	}
-	if err := validateEvent(&ev); err != nil {
-		return err
-	}
-	if s.client == nil {
-		return ErrNoClient
-	}
-	ev.User = s.getUser()
-	s.client.LogEvent(ev)
-	return nil
-}
-
-func validateEvent(ev *statsig.Event) error {
-	switch {
-	case ev.EventName == "":
-		return errors.New("statsigmw: empty event name")
-	case len(ev.EventName) > MaxNameLen:
-		return fmt.Errorf("statsigmw: event name %q... is %d bytes, over the limit of %d", truncate(ev.EventName, 32), len(ev.EventName), MaxNameLen)
-	case !utf8.ValidString(ev.EventName):
-		return fmt.Errorf("statsigmw: event name %q is not UTF-8", ev.EventName)
-	case len(ev.Value) > MaxEventValueLen:
-		return fmt.Errorf("statsigmw: event %q: value is %d bytes, over the limit of %d", ev.EventName, len(ev.Value), MaxEventValueLen)
-	case !utf8.ValidString(ev.Value):
-		return fmt.Errorf("statsigmw: event %q: value is not UTF-8", ev.EventName)
-	case len(ev.Metadata) > MaxMetadataKeys:
-		return fmt.Errorf("statsigmw: event %q: metadata has %d keys, over the limit of %d", ev.EventName, len(ev.Metadata), MaxMetadataKeys)
-	}
-	size := 0
-	for k, v := range ev.Metadata {
-		if k == "" || len(k) > maxMetadataKeyBytes || !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Errorf("statsigmw: event %q: invalid metadata key %q (empty, over %d bytes, or not UTF-8) or value", ev.EventName, truncate(k, 32), maxMetadataKeyBytes)
-		}
-		size += len(k) + len(v)
-	}
-	if size > MaxMetadataBytes {
-		return fmt.Errorf("statsigmw: event %q: metadata is %d bytes, over the limit of %d", ev.EventName, size, MaxMetadataBytes)
-	}
-	return nil
+	s.dependent.Store(true)
+	return cloneUser(*s.getUser(ctx)), true
 }

@@ -26,8 +26,8 @@ func TestExposureOncePerRequest(t *testing.T) {
 	conc, _ := get(t, e.browser, e.server.URL+"/concurrent")
 	get(t, e.browser, e.server.URL+"/peek")
 	xs, _ := e.flush()
-	if len(xs) != 2 {
-		t.Fatalf("got %d exposures, want 2 (one for ten reads, one for twenty goroutines, none for /none and /peek): %+v", len(xs), xs)
+	if len(xs) != 1 {
+		t.Fatalf("got %d exposures, want 1 (one for ten reads; the twenty goroutines' is the same exposure again; none for /none and /peek): %+v", len(xs), xs)
 	}
 	for _, x := range xs {
 		if x.Name != "exp" || x.Group != in.Group || x.User.CustomIDs["stableID"] != in.ID {
@@ -53,8 +53,6 @@ func TestPeekThenRead(t *testing.T) {
 			t.Errorf("Experiment group %q after peeking %q", got.GroupName, peeked.GroupName)
 		}
 	}
-	statsigmw.PeekGate(ctx, "half")
-	statsigmw.PeekGate(ctx, "half")
 	backend.FlushAndShutdown(client)
 	xs := backend.Exposures()
 	if len(xs) != 1 || xs[0].Kind != statsigtest.ExperimentExposure || xs[0].Group != peeked.GroupName {
@@ -73,15 +71,15 @@ func TestGatesAndLayers(t *testing.T) {
 		t.Errorf("got %d gate exposures for 5 checks in one request, want 1", len(g))
 	}
 	layer := exposuresOf(xs, statsigtest.LayerExposure, "layer")
-	if len(layer) != 4 {
-		t.Fatalf("got %d layer exposures, want 4 (2 parameters x 2 requests, each read 3 times): %+v", len(layer), layer)
+	if len(layer) != 2 {
+		t.Fatalf("got %d layer exposures, want 2 (2 parameters, each read 3 times in each of 2 requests, the second request's already logged): %+v", len(layer), layer)
 	}
 	params := map[string]int{}
 	for _, x := range layer {
 		params[x.Parameter]++
 	}
-	if params["size"] != 2 || params["shape"] != 2 {
-		t.Errorf("layer exposures per parameter %v, want size:2 shape:2", params)
+	if params["size"] != 1 || params["shape"] != 1 {
+		t.Errorf("layer exposures per parameter %v, want size:1 shape:1", params)
 	}
 }
 
@@ -116,7 +114,7 @@ func TestWithoutMiddleware(t *testing.T) {
 	if cfg, ok := statsigmw.PeekExperiment(ctx, "exp"); ok || cfg.Value == nil {
 		t.Errorf("PeekExperiment without scope = %+v, %v", cfg, ok)
 	}
-	if statsigmw.Gate(ctx, "half") || statsigmw.PeekGate(ctx, "half") {
+	if pass, ok := statsigmw.Gate(ctx, "half"); pass || ok {
 		t.Error("Gate without scope = true")
 	}
 	if l, ok := statsigmw.Layer(ctx, "layer"); ok || l.GetString("size", "fb") != "fb" {
@@ -124,9 +122,6 @@ func TestWithoutMiddleware(t *testing.T) {
 	}
 	if _, ok := statsigmw.User(ctx); ok {
 		t.Error("User without scope: ok")
-	}
-	if _, ok := statsigmw.VisitorFrom(ctx); ok {
-		t.Error("VisitorFrom without scope: ok")
 	}
 	if err := statsigmw.LogEvent(ctx, "e"); !errors.Is(err, statsigmw.ErrNoScope) {
 		t.Errorf("LogEvent without scope = %v, want ErrNoScope", err)
@@ -162,13 +157,15 @@ func TestLogEventValidation(t *testing.T) {
 		{"many keys", "e", []statsigmw.EventOption{statsigmw.WithMetadata(bigMeta)}, "51 keys"},
 		{"big metadata", "e", []statsigmw.EventOption{statsigmw.WithMetadata(map[string]string{"k": strings.Repeat("v", 5000)})}, "5001 bytes"},
 		{"empty key", "e", []statsigmw.EventOption{statsigmw.WithMetadata(map[string]string{"": "v"})}, "invalid metadata key"},
+		{"value twice", "e", []statsigmw.EventOption{statsigmw.WithValue("1"), statsigmw.WithValue("2")}, "WithValue given twice"},
+		{"metadata twice", "e", []statsigmw.EventOption{statsigmw.WithMetadata(nil), statsigmw.WithMetadata(map[string]string{"a": "b"})}, "WithMetadata given twice"},
 	} {
 		err := statsigmw.LogEvent(ctx, tt.event, tt.opts...)
 		if err == nil || !strings.HasPrefix(err.Error(), "statsigmw: ") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tt.name, err, tt.want)
 		}
 	}
-	if err := statsigmw.LogEvent(ctx, "ok", statsigmw.WithNumber(9.5), nil); err != nil {
+	if err := statsigmw.LogEvent(ctx, "ok", statsigmw.WithValue("9.5"), statsigmw.EventOption{}); err != nil {
 		t.Fatalf("valid event: %v", err)
 	}
 	backend.FlushAndShutdown(client)
@@ -192,8 +189,8 @@ func TestNewContext(t *testing.T) {
 	if err := statsigmw.LogEvent(ctx, "done"); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := statsigmw.VisitorFrom(ctx); v.ID != "visitor-7" || v.UserID != "user-7" {
-		t.Errorf("VisitorFrom = %+v", v)
+	if u, _ := statsigmw.User(ctx); u.CustomIDs["stableID"] != "visitor-7" || u.UserID != "user-7" {
+		t.Errorf("User = %+v", u)
 	}
 	backend.FlushAndShutdown(client)
 	xs, evs := backend.Exposures(), backend.CustomEvents()
@@ -202,25 +199,20 @@ func TestNewContext(t *testing.T) {
 	}
 }
 
-func TestNilClientFailsOpen(t *testing.T) {
+func TestNilClient(t *testing.T) {
 	t.Parallel()
-	mw, err := statsigmw.New(nil, statsigmw.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mw.Handler(testApp()))
-	t.Cleanup(srv.Close)
-	in, resp := get(t, newBrowser(t, srv), srv.URL+"/exp")
-	if in.Color != "fallback" || in.Group != "" || visitorCookie(resp) == nil {
-		t.Errorf("nil client: %+v, want the fallback colour and a visitor cookie", in)
-	}
-	conv, _ := get(t, http.DefaultClient, srv.URL+"/convert")
-	if conv.Err != statsigmw.ErrNoClient.Error() {
-		t.Errorf("LogEvent with a nil client: %q, want ErrNoClient", conv.Err)
+	if _, err := statsigmw.New(nil, statsigmw.Config{}); err == nil || !strings.Contains(err.Error(), "nil client") {
+		t.Errorf("New(nil) = %v, want an error naming the nil client", err)
 	}
 	ctx := statsigmw.NewContext(context.Background(), nil, statsig.User{UserID: "u"})
-	if _, err := statsigmw.Bootstrap(ctx); !errors.Is(err, statsigmw.ErrNoClient) {
-		t.Errorf("Bootstrap with a nil client = %v", err)
+	if cfg, ok := statsigmw.Experiment(ctx, "exp"); ok || cfg.GetString("color", "fb") != "fb" {
+		t.Errorf("Experiment with a nil client = %+v, %v; want defaults and false", cfg, ok)
+	}
+	if err := statsigmw.LogEvent(ctx, "e"); err == nil {
+		t.Error("LogEvent with a nil client: no error")
+	}
+	if _, err := statsigmw.Bootstrap(ctx); err == nil {
+		t.Error("Bootstrap with a nil client: no error")
 	}
 }
 
@@ -325,10 +317,10 @@ func TestNewContextFillsIDs(t *testing.T) {
 	}
 	a := statsigmw.NewContext(context.Background(), client, statsig.User{})
 	b := statsigmw.NewContext(context.Background(), client, statsig.User{})
-	va, _ := statsigmw.VisitorFrom(a)
-	vb, _ := statsigmw.VisitorFrom(b)
-	if va.ID == "" || va.ID == vb.ID {
-		t.Errorf("empty users got ids %q and %q, want two different non-empty ids", va.ID, vb.ID)
+	ua, _ := statsigmw.User(a)
+	ub, _ := statsigmw.User(b)
+	if ua.UserID == "" || ua.UserID == ub.UserID || ua.CustomIDs["stableID"] != ua.UserID {
+		t.Errorf("empty users got %+v and %+v, want two different non-empty ids", ua, ub)
 	}
 }
 
@@ -336,8 +328,8 @@ func TestHooks(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	e := newEnv(t, statsigmw.Config{
-		UserID: func(r *http.Request) string { calls.Add(1); return "" },
-		User: func(r *http.Request, u *statsig.User) {
+		LoginID: func(r *http.Request) string { calls.Add(1); return "" },
+		ExtendUser: func(r *http.Request, u *statsig.User) {
 			u.Email = "a@example.com"
 			u.UserID = ""     // a careless hook:
 			u.CustomIDs = nil // the middleware restores both ids
@@ -347,17 +339,16 @@ func TestHooks(t *testing.T) {
 		ctx := r.Context()
 		statsigmw.Experiment(ctx, "exp")
 		statsigmw.Gate(ctx, "half")
-		statsigmw.VisitorFrom(ctx)
 		_ = statsigmw.LogEvent(ctx, "e")
 		u, _ := statsigmw.User(ctx)
-		v, _ := statsigmw.VisitorFrom(ctx)
-		if u.UserID != v.ID || u.CustomIDs["stableID"] != v.ID || u.Email != "a@example.com" {
-			t.Errorf("user %+v after the hooks, want both ids %q and the hook's email", u, v.ID)
+		id := u.CustomIDs["stableID"]
+		if id == "" || u.UserID != id || u.Email != "a@example.com" {
+			t.Errorf("user %+v after the hooks, want both ids and the hook's email", u)
 		}
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	if n := calls.Load(); n != 1 {
-		t.Errorf("UserID hook called %d times in one request, want 1", n)
+		t.Errorf("LoginID hook called %d times in one request, want 1", n)
 	}
 	_, evs := e.flush()
 	if len(evs) != 1 || evs[0].User.Email != "a@example.com" {

@@ -76,7 +76,7 @@ func ExampleNewContext() {
 
 	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "user-1"})
 	fmt.Println(statsigmw.Gate(ctx, "new_checkout"))
-	// Output: true
+	// Output: true true
 }
 
 // Without the middleware every accessor returns its defaults, and LogEvent
@@ -94,7 +94,9 @@ func ExampleLogEvent_withoutMiddleware() {
 // Behind a load balancer, trust its network so that the client IP comes from
 // X-Forwarded-For; identify visitors by keyed IP hash instead of a cookie.
 func ExampleNew_hashedIP() {
-	mw, err := statsigmw.New(nil, statsigmw.Config{
+	client, _ := statsig.NewClientWithDetails("", &statsig.Options{LocalMode: true})
+	defer client.Shutdown()
+	mw, err := statsigmw.New(client, statsigmw.Config{
 		Identity:       statsigmw.IPIdentity,
 		HashKey:        []byte("load this from your secret store"),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
@@ -105,7 +107,9 @@ func ExampleNew_hashedIP() {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "10.1.2.3:4567"                         // the load balancer
 	r.Header.Set("X-Forwarded-For", "192.0.2.1, 10.0.0.9") // client, then an inner proxy
-	v := mw.Identify(r)
-	fmt.Println(v.Source, len(v.ID))
+	mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := statsigmw.User(r.Context())
+		fmt.Println(u.Custom["id_source"], len(u.UserID))
+	})).ServeHTTP(httptest.NewRecorder(), r)
 	// Output: ip 64
 }

@@ -23,28 +23,42 @@ func referenceValid(s string) bool {
 
 var fuzzTrusted = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
 
+// referenceCookie is the definition of a valid cookie value: a valid id,
+// optionally followed by "-" and eight lower-case hex digits.
+func referenceCookie(s string) (id string, ok bool) {
+	if len(s) == 45 && s[36] == '-' && strings.Trim(s[37:], "0123456789abcdef") == "" {
+		s = s[:36]
+	}
+	return s, referenceValid(s)
+}
+
 // FuzzVisitorCookie feeds arbitrary cookie values. Invariants: no panic; a
-// value is honoured exactly when it is a canonical v4 UUID; otherwise a
-// fresh canonical id is minted and set as the cookie.
+// value is honoured exactly when it is a canonical v4 UUID, optionally with
+// a set time, and then set again only with the same id; otherwise a fresh
+// canonical id is minted and set as the cookie.
 func FuzzVisitorCookie(f *testing.F) {
 	for _, s := range []string{
 		uuid.NewString(), strings.ToUpper(uuid.NewString()), "{" + uuid.NewString() + "}",
 		"urn:uuid:" + uuid.NewString(), strings.ReplaceAll(uuid.NewString(), "-", ""), "",
 		"00000000-0000-4000-8000-000000000000", "00000000-0000-4000-c000-000000000000", `"` + uuid.NewString() + `"`,
+		uuid.NewString() + "-6a000000", uuid.NewString() + "-ffffffff", uuid.NewString() + "-6A000000", uuid.NewString() + "-6a00000",
+		stamped(uuid.NewString()),
 	} {
 		f.Add(s)
 	}
-	mw, err := statsigmw.New(nil, statsigmw.Config{})
+	mw, err := statsigmw.New(localClient(f), statsigmw.Config{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.Header["Cookie"] = []string{statsigmw.DefaultCookieName + "=" + value}
-		var got statsigmw.Visitor
+		r.Header["Cookie"] = []string{cookieName + "=" + value}
+		var got visitor
 		rec := httptest.NewRecorder()
 		mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got, _ = statsigmw.VisitorFrom(r.Context())
+			u, _ := statsigmw.User(r.Context())
+			got.ID = u.CustomIDs["stableID"]
+			got.Source, _ = u.Custom["id_source"].(string)
 		})).ServeHTTP(rec, r)
 
 		if !referenceValid(got.ID) {
@@ -53,15 +67,16 @@ func FuzzVisitorCookie(f *testing.F) {
 		// A ';' ends the cookie, so the honoured value is what precedes it.
 		first, _, _ := strings.Cut(value, ";")
 		first = strings.TrimRightFunc(first, unicode.IsSpace) // the part is trimmed, not the value's start
-		honoured := referenceValid(first) && !strings.Contains(value, statsigmw.DefaultCookieName+"=")
+		id, valid := referenceCookie(first)
+		honoured := valid && !strings.Contains(value, cookieName+"=")
 		setCookie := rec.Header().Get("Set-Cookie")
 		if honoured {
-			if got.ID != first || got.Source != statsigmw.SourceCookie || setCookie != "" {
+			if got.ID != id || got.Source != "cookie" || setCookie != "" && !strings.Contains(setCookie, "="+id+"-") {
 				t.Fatalf("valid cookie %q: got %+v, Set-Cookie %q; want it honoured", value, got, setCookie)
 			}
 			return
 		}
-		if got.Source != statsigmw.SourceNew || !strings.Contains(setCookie, "="+got.ID+";") {
+		if got.Source != "new" || !strings.Contains(setCookie, "="+got.ID+"-") {
 			t.Fatalf("invalid cookie %q: got %+v, Set-Cookie %q; want a fresh id set as the cookie", value, got, setCookie)
 		}
 	})
@@ -89,7 +104,7 @@ func FuzzMiddleware(f *testing.F) {
 	}
 	mws := make([]*statsigmw.Middleware, len(configs))
 	for i, c := range configs {
-		mw, err := statsigmw.New(nil, c)
+		mw, err := statsigmw.New(localClient(f), c)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -98,7 +113,7 @@ func FuzzMiddleware(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, remote, query, cookie, xff, fwd string, mode uint8) {
 		mw := mws[int(mode)%len(mws)]
-		serve := func() (statsigmw.Visitor, map[string]any, string) {
+		serve := func() (visitor, map[string]any, string) {
 			r := &http.Request{
 				Method:     http.MethodGet,
 				URL:        &url.URL{Path: "/", RawQuery: query},
@@ -106,13 +121,14 @@ func FuzzMiddleware(f *testing.F) {
 				RemoteAddr: remote,
 				Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			}
-			var v statsigmw.Visitor
+			var v visitor
 			var private map[string]any
 			var userID, stableID string
 			rec := httptest.NewRecorder()
 			mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				v, _ = statsigmw.VisitorFrom(r.Context())
 				u, _ := statsigmw.User(r.Context())
+				v.ID = u.CustomIDs["stableID"]
+				v.Source, _ = u.Custom["id_source"].(string)
 				private, userID, stableID = u.PrivateAttributes, u.UserID, u.CustomIDs["stableID"]
 			})).ServeHTTP(rec, r)
 			if userID == "" || stableID == "" || stableID != v.ID {
@@ -122,11 +138,11 @@ func FuzzMiddleware(f *testing.F) {
 		}
 		v, private, _ := serve()
 		switch v.Source {
-		case statsigmw.SourceIP:
+		case "ip":
 			if len(v.ID) != 64 || strings.Trim(v.ID, "0123456789abcdef") != "" {
 				t.Fatalf("ip id %q is not 64 hex digits", v.ID)
 			}
-		case statsigmw.SourceCookie, statsigmw.SourceNew, statsigmw.SourceRandom, statsigmw.SourceEphemeral:
+		case "cookie", "new", "random", "ephemeral":
 			if !referenceValid(v.ID) {
 				t.Fatalf("%s id %q is not a canonical v4 UUID", v.Source, v.ID)
 			}
@@ -145,7 +161,7 @@ func FuzzMiddleware(f *testing.F) {
 			}
 		}
 		again, _, _ := serve()
-		stable := v.Source == statsigmw.SourceCookie || v.Source == statsigmw.SourceIP
+		stable := v.Source == "cookie" || v.Source == "ip"
 		if stable && again != v {
 			t.Fatalf("same request, different identity: %+v then %+v", v, again)
 		}

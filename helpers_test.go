@@ -2,6 +2,7 @@ package statsigmw_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -9,12 +10,44 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
 	"github.com/labkit/statsigmw/statsigtest"
 )
+
+// cookieName is the visitor cookie's default name.
+const cookieName = "visitor_id"
+
+// cookieID returns the visitor id a cookie value holds (its first 36
+// bytes; a set time may follow).
+func cookieID(c *http.Cookie) string {
+	if c == nil || len(c.Value) < 36 {
+		return ""
+	}
+	return c.Value[:36]
+}
+
+// stamped returns the cookie value of visitor id set now, as the
+// middleware writes it: a returning visitor's cookie needs no refresh.
+func stamped(id string) string {
+	return fmt.Sprintf("%s-%08x", id, time.Now().Unix())
+}
+
+// localClient returns a LocalMode client with no configs, for tests of
+// identity alone.
+func localClient(t testing.TB) *statsig.Client {
+	c := statsig.NewClientWithOptions("", &statsig.Options{
+		LocalMode:        true,
+		BootstrapValues:  `{"has_updates":true,"time":1,"feature_gates":[],"dynamic_configs":[],"layer_configs":[],"layers":{}}`,
+		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
+		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
+	})
+	t.Cleanup(c.Shutdown)
+	return c
+}
 
 // testConfig is the backend config of most tests: a four-group experiment
 // on stableID, a 50% gate and a layer.
@@ -57,9 +90,9 @@ type info struct {
 func testApp() http.Handler {
 	mux := http.NewServeMux()
 	report := func(w http.ResponseWriter, r *http.Request, cfg statsig.DynamicConfig, err error) {
-		v, _ := statsigmw.VisitorFrom(r.Context())
 		u, _ := statsigmw.User(r.Context())
-		in := info{ID: v.ID, Source: string(v.Source), UserID: u.UserID, StableID: u.CustomIDs["stableID"],
+		source, _ := u.Custom["id_source"].(string)
+		in := info{ID: u.CustomIDs["stableID"], Source: source, UserID: u.UserID, StableID: u.CustomIDs["stableID"],
 			Group: cfg.GroupName, Color: cfg.GetString("color", "fallback")}
 		if err != nil {
 			in.Err = err.Error()
@@ -91,7 +124,7 @@ func testApp() http.Handler {
 	})
 	mux.HandleFunc("/gate", func(w http.ResponseWriter, r *http.Request) {
 		for i := 0; i < 5; i++ {
-			statsigmw.Gate(r.Context(), "half")
+			_, _ = statsigmw.Gate(r.Context(), "half")
 		}
 		report(w, r, statsig.DynamicConfig{}, nil)
 	})
@@ -199,7 +232,7 @@ func get(t *testing.T, c *http.Client, url string, header ...string) (info, *htt
 // visitorCookie returns the visitor cookie a response set, or nil.
 func visitorCookie(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, statsigmw.DefaultCookieName) {
+		if c.Name == cookieName {
 			return c
 		}
 	}

@@ -4,64 +4,101 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/labkit/statsigmw/internal/clientip"
 	"hash"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/labkit/statsigmw/internal/clientip"
 )
 
-// Source tells where a request's anonymous visitor id came from. It is sent
-// to Statsig as the custom user field "id_source", so analysts can filter.
-type Source string
-
-// The sources of a visitor id.
+// The sources of a visitor id, sent as the custom user field "id_source".
 const (
-	// SourceCookie: a valid visitor cookie the client sent back.
-	SourceCookie Source = "cookie"
-	// SourceNew: no valid cookie; a new id was minted and set as the cookie.
-	SourceNew Source = "new"
-	// SourceRandom: the query asked for a new simulated visitor (?random,
-	// when Config.AllowRandom is set). In cookie mode its id is set as the
-	// cookie, so the visitor keeps it on the next page.
-	SourceRandom Source = "random"
-	// SourceIP: a keyed hash of the client IP (IPIdentity mode, or no consent
-	// to cookies with a HashKey configured).
-	SourceIP Source = "ip"
-	// SourceEphemeral: a random id for this request alone, used when no
-	// stable id may or can be had: no consent and no HashKey, or IPIdentity
-	// mode with no trustworthy client IP. It never lands two visitors in one
-	// bucket, at the price of not following the visitor.
-	SourceEphemeral Source = "ephemeral"
+	sourceCookie    = "cookie"    // a valid visitor cookie came back
+	sourceNew       = "new"       // no valid cookie: a new id, set as the cookie
+	sourceRandom    = "random"    // ?random: a new simulated visitor
+	sourceIP        = "ip"        // keyed hash of the client IP
+	sourceEphemeral = "ephemeral" // an id for this request alone
+	sourceContext   = "context"   // given to NewContext
 )
 
-// Visitor is the identity the middleware resolved for a request.
-type Visitor struct {
-	// ID is the anonymous visitor id: a canonical lower-case v4 UUID, or
-	// for SourceIP a 64-digit hex HMAC-SHA256. Never empty. It is sent as
-	// CustomIDs["stableID"], and as the UserID when nobody is logged in.
-	ID string
-	// Source tells where ID came from.
-	Source Source
-	// UserID is the logged-in id the Config.UserID hook returned, or "".
-	// It is filled in when the statsig.User is built (on the first
-	// experiment, gate, layer, event or User call of the request).
-	UserID string
+// The visitor cookie's value is a canonical lower-case v4 UUID, optionally
+// followed by "-" and eight hex digits: the Unix time, in seconds, when the
+// middleware last set the cookie. The time lets it refresh the cookie of an
+// active visitor before it expires without a Set-Cookie on every response.
+const (
+	uuidLen      = 36
+	stampedLen   = uuidLen + 1 + 8
+	maxCookieLen = stampedLen
+)
+
+// parseVisitorCookie returns the visitor id and the time the cookie was set
+// (zero for a cookie without a time) of a cookie value, or ok=false when the
+// value is not exactly one of the two forms. uuid.Parse alone accepts braces,
+// urn:uuid:, 32-digit forms and upper case, so it is not used: any other form
+// gets a fresh id.
+func parseVisitorCookie(v string) (id string, set time.Time, ok bool) {
+	switch len(v) {
+	case uuidLen:
+	case stampedLen:
+		if v[uuidLen] != '-' {
+			return "", time.Time{}, false
+		}
+		var sec int64
+		for i := uuidLen + 1; i < stampedLen; i++ {
+			d := hexDigit(v[i])
+			if d < 0 {
+				return "", time.Time{}, false
+			}
+			sec = sec<<4 | int64(d)
+		}
+		set = time.Unix(sec, 0)
+	default:
+		return "", time.Time{}, false
+	}
+	id = v[:uuidLen]
+	if !validVisitorID(id) {
+		return "", time.Time{}, false
+	}
+	return id, set, true
+}
+
+func hexDigit(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return -1
+}
+
+// visitorCookieValue is the cookie value for id set at t.
+func visitorCookieValue(id string, t time.Time) string {
+	const digits = "0123456789abcdef"
+	var b [stampedLen]byte
+	copy(b[:], id)
+	b[uuidLen] = '-'
+	sec := uint32(t.Unix())
+	for i := stampedLen - 1; i > uuidLen; i-- {
+		b[i] = digits[sec&0xf]
+		sec >>= 4
+	}
+	return string(b[:])
 }
 
 // validVisitorID reports whether s is a canonical lower-case v4 UUID with
-// the RFC 4122 variant: the only form a visitor cookie may hold. uuid.Parse
-// alone accepts braces, urn:uuid: and 32-digit forms and upper case, so it
-// is not used: any other form gets a fresh id.
+// the RFC 4122 variant.
 func validVisitorID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != uuidLen {
 		return false
 	}
-	for i := 0; i < 36; i++ {
+	for i := 0; i < uuidLen; i++ {
 		c := s[i]
 		switch i {
 		case 8, 13, 18, 23:
@@ -77,7 +114,7 @@ func validVisitorID(s string) bool {
 				return false
 			}
 		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			if hexDigit(c) < 0 {
 				return false
 			}
 		}
@@ -85,15 +122,12 @@ func validVisitorID(s string) bool {
 	return true
 }
 
-// newVisitorID returns a fresh random v4 UUID in canonical form.
-func newVisitorID() string {
-	return uuid.New().String()
-}
+func newVisitorID() string { return uuid.New().String() }
 
 // cookieValue returns the value of the cookie called name and how many
-// cookies of that name the request carries, without parsing the others. It
-// scans the Cookie header lines as net/http does (pairs separated by ';',
-// optional spaces) but allocates nothing.
+// cookies of that name the request carries. It scans the Cookie header lines
+// as net/http does (pairs separated by ';', optional spaces) but allocates
+// nothing.
 func cookieValue(h http.Header, name string) (value string, count int) {
 	for _, line := range h["Cookie"] {
 		for len(line) > 0 {
@@ -111,9 +145,11 @@ func cookieValue(h http.Header, name string) (value string, count int) {
 	return value, count
 }
 
-// hasRandomParam reports whether the URL query has the key "random", with
-// or without a value. It avoids parsing the query when it cannot match.
-func hasRandomParam(u *url.URL) bool {
+// wantsRandom reports whether the query asks for a new simulated visitor:
+// the key "random" with no value, an empty value, or one of 1, true, yes, on
+// (any case). Any other value (0, false, no, off, junk) does not. When the
+// key appears more than once, the first one decides.
+func wantsRandom(u *url.URL) bool {
 	q := u.RawQuery
 	if q == "" || !strings.Contains(q, "random") && !strings.Contains(q, "%") {
 		return false
@@ -121,15 +157,27 @@ func hasRandomParam(u *url.URL) bool {
 	for q != "" {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "random" {
-			return true
-		}
-		if strings.ContainsAny(k, "%+") {
-			if dk, err := url.QueryUnescape(k); err == nil && dk == "random" {
-				return true
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "random" {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
+			if dk, err := url.QueryUnescape(k); err != nil || dk != "random" {
+				continue
 			}
 		}
+		if strings.ContainsAny(v, "%+") {
+			dv, err := url.QueryUnescape(v)
+			if err != nil {
+				return false
+			}
+			v = dv
+		}
+		switch strings.ToLower(v) {
+		case "", "1", "true", "yes", "on":
+			return true
+		}
+		return false
 	}
 	return false
 }

@@ -31,15 +31,11 @@ func TestNewVisitorCookie(t *testing.T) {
 			if c == nil {
 				t.Fatalf("no visitor cookie in %v", resp.Header["Set-Cookie"])
 			}
-			wantName := statsigmw.DefaultCookieName
-			if useTLS {
-				wantName = "__Host-" + wantName
+			if c.Name != cookieName {
+				t.Errorf("cookie name %q, want %q", c.Name, cookieName)
 			}
-			if c.Name != wantName {
-				t.Errorf("cookie name %q, want %q", c.Name, wantName)
-			}
-			if !canonicalV4.MatchString(c.Value) {
-				t.Errorf("cookie value %q is not a canonical v4 UUID", c.Value)
+			if !canonicalV4.MatchString(cookieID(c)) || len(c.Value) != 45 {
+				t.Errorf("cookie value %q is not a canonical v4 UUID and a set time", c.Value)
 			}
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure != useTLS {
 				t.Errorf("cookie %+v: want HttpOnly, SameSite=Lax, Path=/, Secure=%v", c, useTLS)
@@ -47,22 +43,22 @@ func TestNewVisitorCookie(t *testing.T) {
 			if c.MaxAge <= 0 || time.Duration(c.MaxAge)*time.Second > 400*24*time.Hour {
 				t.Errorf("cookie Max-Age %d s, want 1 s to 400 days", c.MaxAge)
 			}
-			if in.ID != c.Value || in.StableID != c.Value || in.UserID != c.Value || in.Source != "new" {
-				t.Errorf("request evaluated with %+v, want id, stableID and userID %q and source new", in, c.Value)
+			id := cookieID(c)
+			if in.ID != id || in.StableID != id || in.UserID != id || in.Source != "new" {
+				t.Errorf("request evaluated with %+v, want id, stableID and userID %q and source new", in, id)
 			}
 			// The next request sends the cookie back.
-			again, _ := get(t, e.browser, e.server.URL+"/exp")
-			if again.ID != c.Value || again.Source != "cookie" {
-				t.Errorf("second request: %+v, want the cookie's id %q from source cookie", again, c.Value)
+			again, resp := get(t, e.browser, e.server.URL+"/exp")
+			if again.ID != id || again.Source != "cookie" || visitorCookie(resp) != nil {
+				t.Errorf("second request: %+v, cookie %v; want the cookie's id %q from source cookie, not set again", again, visitorCookie(resp), id)
 			}
 			xs, _ := e.flush()
-			if len(xs) != 2 {
-				t.Fatalf("got %d exposures, want 2", len(xs))
+			if len(xs) != 1 {
+				t.Fatalf("got %d exposures, want 1 (the second is the same exposure again)", len(xs))
 			}
-			for _, x := range xs { // the first request's exposure carries the id it minted
-				if x.User.CustomIDs["stableID"] != c.Value || x.User.UserID != c.Value {
-					t.Errorf("exposure user %+v, want the cookie's id %q", x.User, c.Value)
-				}
+			// The first request's exposure carries the id it minted.
+			if x := xs[0]; x.User.CustomIDs["stableID"] != id || x.User.UserID != id {
+				t.Errorf("exposure user %+v, want the cookie's id %q", x.User, id)
 			}
 		})
 	}
@@ -80,7 +76,7 @@ func TestSecureModes(t *testing.T) {
 		{statsigmw.SecureAuto, false, false},
 		{statsigmw.SecureAuto, true, true},
 	} {
-		mw, err := statsigmw.New(nil, statsigmw.Config{Secure: tt.mode, CookieName: "vid"})
+		mw, err := statsigmw.New(localClient(t), statsigmw.Config{Secure: tt.mode, CookieName: "vid"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,8 +87,8 @@ func TestSecureModes(t *testing.T) {
 		}
 		mw.Handler(http.NotFoundHandler()).ServeHTTP(rec, req)
 		cs := rec.Result().Cookies()
-		if len(cs) != 1 || cs[0].Secure != tt.wantSecure || strings.HasPrefix(cs[0].Name, "__Host-") != tt.wantSecure {
-			t.Errorf("mode %d tls %v: cookies %v, want one with Secure=%v and the __Host- prefix iff secure", tt.mode, tt.tls, cs, tt.wantSecure)
+		if len(cs) != 1 || cs[0].Secure != tt.wantSecure || cs[0].Name != "vid" {
+			t.Errorf("mode %d tls %v: cookies %v, want one named vid with Secure=%v", tt.mode, tt.tls, cs, tt.wantSecure)
 		}
 	}
 }
@@ -124,9 +120,12 @@ func TestReturningVisitor(t *testing.T) {
 	if first.Group == "" {
 		t.Fatal("no group assigned")
 	}
+	if st := e.mw.Stats(); st.ExposuresLogged != 1 || st.ExposuresSuppressed != 19 {
+		t.Errorf("Stats = %+v, want 1 logged and 19 suppressed", st)
+	}
 	xs, _ := e.flush()
-	if len(xs) != 20 {
-		t.Fatalf("got %d exposures over 20 requests, want 20", len(xs))
+	if len(xs) != 1 {
+		t.Fatalf("got %d exposures over 20 requests within the window, want 1", len(xs))
 	}
 	for _, x := range xs {
 		if x.Group != first.Group || x.User.CustomIDs["stableID"] != first.ID {
@@ -141,7 +140,7 @@ func TestMalformedCookie(t *testing.T) {
 	valid := uuid.NewString()
 	v1 := uuid.Must(uuid.NewUUID()).String() // version 1
 	badVariant := valid[:19] + "c" + valid[20:]
-	name := statsigmw.DefaultCookieName
+	name := cookieName
 	for _, tt := range []struct {
 		name   string
 		cookie string
@@ -166,16 +165,16 @@ func TestMalformedCookie(t *testing.T) {
 			if c == nil {
 				t.Fatalf("no fresh cookie for %q", tt.cookie)
 			}
-			if !canonicalV4.MatchString(c.Value) || c.Value == valid {
+			if !canonicalV4.MatchString(cookieID(c)) || cookieID(c) == valid {
 				t.Errorf("fresh cookie %q, want a new canonical v4 UUID", c.Value)
 			}
-			if in.ID != c.Value || in.Source != "new" {
-				t.Errorf("request used %+v, want the fresh id %q", in, c.Value)
+			if in.ID != cookieID(c) || in.Source != "new" {
+				t.Errorf("request used %+v, want the fresh id %q", in, cookieID(c))
 			}
 		})
 	}
 	t.Run("valid among other cookies", func(t *testing.T) {
-		in, resp := get(t, http.DefaultClient, e.server.URL+"/exp", "Cookie", "a=b; "+name+"="+valid+"; c=d")
+		in, resp := get(t, http.DefaultClient, e.server.URL+"/exp", "Cookie", "a=b; "+name+"="+stamped(valid)+"; c=d")
 		if in.ID != valid || in.Source != "cookie" || visitorCookie(resp) != nil {
 			t.Errorf("got %+v, want the cookie's id %q and no new cookie", in, valid)
 		}
@@ -195,7 +194,7 @@ func TestRandomVisitor(t *testing.T) {
 			if seen[in.ID] || in.Source != "random" || !canonicalV4.MatchString(in.ID) {
 				t.Errorf("%s: %+v, want a new random visitor", q, in)
 			}
-			if c := visitorCookie(resp); c == nil || c.Value != in.ID {
+			if c := visitorCookie(resp); c == nil || cookieID(c) != in.ID {
 				t.Errorf("%s: cookie %v, want the new id %q", q, c, in.ID)
 			}
 			seen[in.ID] = true
@@ -237,19 +236,30 @@ func TestRandomVisitor(t *testing.T) {
 	})
 }
 
-func identify(t *testing.T, mw *statsigmw.Middleware, remote string, header ...string) statsigmw.Visitor {
+// visitor is the identity a request was given.
+type visitor struct{ ID, Source string }
+
+// identify runs one request from remote with the header pairs through mw
+// and returns the visitor it was given.
+func identify(t *testing.T, mw *statsigmw.Middleware, remote string, header ...string) visitor {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = remote
 	for i := 0; i+1 < len(header); i += 2 {
 		r.Header.Add(header[i], header[i+1])
 	}
-	return mw.Identify(r)
+	var v visitor
+	mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := statsigmw.User(r.Context())
+		v.ID = u.CustomIDs["stableID"]
+		v.Source, _ = u.Custom["id_source"].(string)
+	})).ServeHTTP(httptest.NewRecorder(), r)
+	return v
 }
 
 func mustNew(t *testing.T, cfg statsigmw.Config) *statsigmw.Middleware {
 	t.Helper()
-	mw, err := statsigmw.New(nil, cfg)
+	mw, err := statsigmw.New(localClient(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +274,7 @@ func TestHashedIP(t *testing.T) {
 	other := mustNew(t, statsigmw.Config{Identity: statsigmw.IPIdentity, HashKey: []byte("another-key-of-16-bytes")})
 
 	va := identify(t, a, "192.0.2.1:1234")
-	if va.Source != statsigmw.SourceIP || !hashID.MatchString(va.ID) || strings.Contains(va.ID, "192.0.2.1") {
+	if va.Source != "ip" || !hashID.MatchString(va.ID) || strings.Contains(va.ID, "192.0.2.1") {
 		t.Fatalf("got %+v, want a 64-digit hex id from source ip", va)
 	}
 	for _, tt := range []struct {
@@ -312,14 +322,14 @@ func TestHashedIP(t *testing.T) {
 			t.Errorf("IP mode wrote cookies %v", sc)
 		}
 		id := uuid.NewString()
-		v := identify(t, mw, "192.0.2.1:1", "Cookie", statsigmw.DefaultCookieName+"="+id)
-		if v.ID != id || v.Source != statsigmw.SourceCookie {
+		v := identify(t, mw, "192.0.2.1:1", "Cookie", cookieName+"="+id)
+		if v.ID != id || v.Source != "cookie" {
 			t.Errorf("IP mode with a valid cookie: %+v, want the cookie's id", v)
 		}
 	})
 	t.Run("unparseable peer falls back to a per-request id", func(t *testing.T) {
 		v1, v2 := identify(t, a, "garbage"), identify(t, a, "garbage")
-		if v1.Source != statsigmw.SourceEphemeral || v1.ID == v2.ID || !canonicalV4.MatchString(v1.ID) {
+		if v1.Source != "ephemeral" || v1.ID == v2.ID || !canonicalV4.MatchString(v1.ID) {
 			t.Errorf("got %+v and %+v, want two different ephemeral ids", v1, v2)
 		}
 	})
@@ -360,12 +370,12 @@ func TestClientIPSpoofing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			v := identify(t, tt.mw, tt.remote, tt.header...)
 			if tt.want == "" {
-				if v.Source != statsigmw.SourceEphemeral || v.ID == idOf("10.0.0.1") {
+				if v.Source != "ephemeral" || v.ID == idOf("10.0.0.1") {
 					t.Errorf("got %+v, want an ephemeral id, never the proxy's", v)
 				}
 				return
 			}
-			if v.Source != statsigmw.SourceIP || v.ID != idOf(tt.want) {
+			if v.Source != "ip" || v.ID != idOf(tt.want) {
 				t.Errorf("got %+v, want the hash of %s", v, tt.want)
 			}
 		})
@@ -386,7 +396,7 @@ func TestConsentDeclined(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, tt.cfg, false)
-			cookie := statsigmw.DefaultCookieName + "=" + uuid.NewString()
+			cookie := cookieName + "=" + uuid.NewString()
 			var ids []string
 			for _, q := range []string{"/exp", "/exp", "/exp?random", "/convert"} {
 				in, resp := get(t, e.browser, e.server.URL+q, "Cookie", cookie)
@@ -410,7 +420,7 @@ func TestConsentDeclined(t *testing.T) {
 
 func TestLoggedInUser(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, statsigmw.Config{UserID: func(r *http.Request) string { return r.Header.Get("X-Test-User") }}, false)
+	e := newEnv(t, statsigmw.Config{LoginID: func(r *http.Request) string { return r.Header.Get("X-Test-User") }}, false)
 	anon, _ := get(t, e.browser, e.server.URL+"/exp")
 	in, _ := get(t, e.browser, e.server.URL+"/exp", "X-Test-User", "user-42")
 	if in.UserID != "user-42" || in.StableID != anon.ID || in.ID != anon.ID {
@@ -421,8 +431,10 @@ func TestLoggedInUser(t *testing.T) {
 		t.Errorf("an over-long user id was used: %q", long.UserID)
 	}
 	xs, _ := e.flush()
-	if len(xs) != 3 || xs[1].User.UserID != "user-42" || xs[1].User.CustomIDs["stableID"] != anon.ID {
-		t.Errorf("exposures %+v, want the second with userID user-42 and stableID %q", xs, anon.ID)
+	// The third request is the anonymous visitor again: its exposure was
+	// logged already.
+	if len(xs) != 2 || xs[1].User.UserID != "user-42" || xs[1].User.CustomIDs["stableID"] != anon.ID {
+		t.Errorf("exposures %+v, want two, the second with userID user-42 and stableID %q", xs, anon.ID)
 	}
 	// stableID experiments keep the visitor's group when they log in.
 	if xs[0].Group != xs[1].Group {
@@ -494,7 +506,7 @@ func TestNewErrors(t *testing.T) {
 		{"ipv6 prefix", statsigmw.Config{IPv6Prefix: 129}, "129"},
 		{"trusted proxy", statsigmw.Config{TrustedProxies: []netip.Prefix{{}}}, "statsigmw: "},
 	} {
-		_, err := statsigmw.New(nil, tt.cfg)
+		_, err := statsigmw.New(localClient(t), tt.cfg)
 		if err == nil || !strings.HasPrefix(err.Error(), "statsigmw: ") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got error %v, want one containing %q", tt.name, err, tt.want)
 		}

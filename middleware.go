@@ -1,15 +1,21 @@
 package statsigmw
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"github.com/labkit/statsigmw/internal/clientip"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/labkit/statsigmw/internal/clientip"
+	"github.com/labkit/statsigmw/internal/exposure"
 )
 
 // IdentityMode selects how a visitor without a valid cookie is identified.
@@ -24,58 +30,51 @@ const (
 	IPIdentity
 )
 
-func (m IdentityMode) String() string {
-	switch m {
-	case CookieIdentity:
-		return "cookie"
-	case IPIdentity:
-		return "ip"
-	}
-	return fmt.Sprintf("IdentityMode(%d)", int(m))
-}
-
-// SecureMode decides whether the visitor cookie is marked Secure.
+// SecureMode decides whether the visitor cookie is marked Secure. The
+// cookie's name does not depend on it, so changing it keeps every visitor.
 type SecureMode int
 
 const (
-	// SecureAuto (the default) marks the cookie Secure, and names it with
-	// the "__Host-" prefix, when the request came over TLS (r.TLS != nil).
-	// Behind a TLS-terminating proxy, set SecureAlways.
+	// SecureAuto (the default) marks the cookie Secure when the request came
+	// over TLS (r.TLS != nil). Behind a TLS-terminating proxy, set
+	// SecureAlways.
 	SecureAuto SecureMode = iota
-	// SecureAlways always marks the cookie Secure and uses the "__Host-"
-	// prefix. Browsers then do not send it over plain HTTP.
+	// SecureAlways always marks the cookie Secure. Browsers then do not send
+	// it over plain HTTP.
 	SecureAlways
 	// SecureNever never marks the cookie Secure, for local development over
 	// plain HTTP.
 	SecureNever
 )
 
-// Defaults and limits of Config.
 const (
-	DefaultCookieName   = "visitor_id"
-	DefaultCookieMaxAge = 400 * 24 * time.Hour // the longest browsers honour
-	DefaultIPv6Prefix   = 64
-	MinHashKeyLen       = 16
-	maxUserIDLen        = 256
-	maxUserAgentLen     = 512
+	defaultCookieName     = "visitor_id"
+	maxCookieMaxAge       = 400 * 24 * time.Hour // the longest browsers honour
+	defaultIPv6Prefix     = 64
+	minHashKeyLen         = 16
+	defaultExposureWindow = time.Hour
+	defaultExposureCache  = 100_000
+	maxLoginIDLen         = 256
+	maxUserAgentLen       = 512
+	maxKnownNames         = 10_000
 )
 
 // Config configures a [Middleware]. The zero value is valid: cookie
-// identity, no trusted proxies, no ?random, no logged-in ids.
+// identity, no trusted proxies, no ?random, no logged-in ids, exposures
+// de-duplicated for an hour.
 type Config struct {
 	// Identity selects cookie (default) or hashed-IP identity for visitors
 	// without a valid cookie.
 	Identity IdentityMode
 
-	// CookieName is the visitor cookie's name; default "visitor_id". When the
-	// cookie is Secure the name gets the "__Host-" prefix, which binds it to
-	// this host and path "/". A request carrying two cookies of the name
-	// gets a fresh id, so a cookie of the same name that this service cannot
-	// overwrite (set by another app for a parent domain, or for a narrower
-	// path) would make its visitor new on every request over plain HTTP:
-	// pick a name no other app on the domain uses.
+	// CookieName is the visitor cookie's name; default "visitor_id". A
+	// request carrying two cookies of the name gets a fresh id: pick a name
+	// no other app on the domain uses.
 	CookieName string
 	// CookieMaxAge is the cookie's lifetime; default and maximum 400 days.
+	// The middleware sets the cookie again when a tenth of it has passed
+	// since it last did, so an active visitor keeps their id indefinitely
+	// while a returning visitor gets at most one Set-Cookie per tenth.
 	CookieMaxAge time.Duration
 	// Secure decides the cookie's Secure attribute; default SecureAuto.
 	Secure SecureMode
@@ -99,57 +98,101 @@ type Config struct {
 	// "X-Forwarded-For" from trusted proxies.
 	UseForwarded bool
 
-	// AllowRandom lets a request with the query key "random" start a new
-	// simulated visitor (for demos and tests; never enable it where a
-	// visitor could use it to re-roll a group). In cookie mode the new id is
-	// set as the cookie.
+	// AllowRandom lets the query parameter "random" start a new simulated
+	// visitor: "?random", "?random=" and the values 1, true, yes and on do;
+	// 0, false, no, off and anything else do not. For demos and load tests;
+	// never enable it where a visitor could use it to re-roll a group. In
+	// cookie mode the new id is set as the cookie.
 	AllowRandom bool
 
-	// UserID, when set, returns the logged-in user's id for a request, or ""
-	// for an anonymous visitor. A non-empty id becomes statsig.User.UserID;
-	// the anonymous id stays in CustomIDs["stableID"]. It is called at most
-	// once per request, when the user is first needed. Ids longer than 256
-	// bytes are ignored.
-	UserID func(r *http.Request) string
+	// LoginID, when set, returns the logged-in user's id, or "" for an
+	// anonymous visitor. A non-empty id (at most 256 bytes) becomes
+	// statsig.User.UserID; the anonymous id stays in CustomIDs["stableID"].
+	// It runs once per request, when the user is first needed (the first
+	// Experiment, Gate, Layer, User, LogEvent or Bootstrap call), with the
+	// request the middleware received carrying the context of that call, so
+	// it sees what an auth middleware running inside Handler stored there.
+	LoginID func(r *http.Request) string
 	// Consent, when set, reports whether the visitor agreed to an identity
 	// cookie. When it returns false no cookie is read or written; the
 	// visitor is identified by hashed IP when HashKey is set and otherwise
-	// gets a per-request id (SourceEphemeral). Nil means consent.
+	// gets an id for this request alone. Nil means consent.
 	Consent func(r *http.Request) bool
-	// User, when set, may add fields to the statsig.User built for a
-	// request (Email, AppVersion, Custom, ...). It runs once per request,
-	// when the user is first needed. Changing UserID or CustomIDs["stableID"]
-	// there breaks the link between exposures and events; don't.
-	User func(r *http.Request, u *statsig.User)
+	// ExtendUser, when set, may add fields to the statsig.User built for a
+	// request (Email, AppVersion, Custom, ...). It runs after LoginID, with
+	// the same request. If it clears UserID or CustomIDs["stableID"], the
+	// middleware restores them: an experiment whose unit is missing buckets
+	// everyone together.
+	ExtendUser func(r *http.Request, u *statsig.User)
 	// UnsafeSendIP sends the client IP to Statsig as statsig.User.IpAddress,
 	// which Statsig logs with every event. By default the IP is only in
 	// PrivateAttributes["ip"], which Statsig uses for targeting and strips
 	// from every logged event, so the raw IP never leaves the process.
 	UnsafeSendIP bool
+
+	// ExposureWindow is how long an exposure is remembered: within it, an
+	// exposure of the same unit, config and outcome (rule and group, gate
+	// value) is logged once per Middleware. Default one hour; negative
+	// turns de-duplication across requests off (each request still logs an
+	// exposure at most once).
+	ExposureWindow time.Duration
+	// ExposureCacheSize bounds how many exposures are remembered; the least
+	// recently seen is forgotten first. Default 100,000, about 10 MB.
+	ExposureCacheSize int
+
+	// StickyUnit turns on sticky assignments for a client whose Options set
+	// a UserPersistentStorage: the id type ("userID", "stableID" or a custom
+	// id) whose persisted assignments experiment and layer reads use. They
+	// are loaded once per request, at the first read. Empty (the default)
+	// means no sticky assignments. Do not configure a UserPersistentStorage
+	// without it: the SDK then deletes the stored assignment at every read.
+	StickyUnit string
+
+	// Logger receives the middleware's warnings (an unknown experiment, gate
+	// or layer name, once per name). Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Middleware resolves a visitor identity for every request and puts a
 // per-request assignment scope in its context. Create one with [New]; it is
-// safe for concurrent use and keeps no state between requests.
+// safe for concurrent use.
 type Middleware struct {
-	client     *statsig.Client
-	cfg        Config
-	cookieName string // without the __Host- prefix
-	hostCookie string // with it, for Secure cookies
-	maxAge     int    // seconds
-	ips        clientip.Resolver
-	hasher     *ipHasher
+	sdk          *statsig.Client
+	cfg          Config
+	cookieName   string
+	maxAge       int // seconds
+	refreshAfter time.Duration
+	ips          clientip.Resolver
+	hasher       *ipHasher
+	dedup        *exposure.Cache // nil: off
+	keys         exposure.Hasher
+
+	namesMu sync.RWMutex
+	names   map[nameKey]nameState
+
+	logged, suppressed atomic.Int64
+}
+
+// Stats counts the exposures of a Middleware since it was made.
+type Stats struct {
+	// ExposuresLogged were sent to the SDK.
+	ExposuresLogged int64
+	// ExposuresSuppressed were read by a handler but not logged, because
+	// the same exposure was logged within Config.ExposureWindow.
+	ExposuresSuppressed int64
 }
 
 // New returns a Middleware that evaluates with client. It validates cfg and
 // copies it: later changes to cfg have no effect.
 //
-// A nil client is accepted and fails open: identity still works, every
-// experiment and gate returns its default and [LogEvent] returns
-// [ErrNoClient]. The same holds in spirit for a client whose initialisation
-// failed: the SDK then returns defaults until it can reach Statsig.
+// A client that could not reach Statsig fails open: identity still works,
+// and every experiment and gate returns its default with ok false until the
+// client has configs.
 func New(client *statsig.Client, cfg Config) (*Middleware, error) {
-	m := &Middleware{client: client, cfg: cfg}
+	if client == nil {
+		return nil, errors.New("statsigmw: nil client")
+	}
+	m := &Middleware{sdk: client, cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameState)}
 	switch cfg.Identity {
 	case CookieIdentity, IPIdentity:
 	default:
@@ -162,35 +205,49 @@ func New(client *statsig.Client, cfg Config) (*Middleware, error) {
 	}
 	m.cookieName = cfg.CookieName
 	if m.cookieName == "" {
-		m.cookieName = DefaultCookieName
+		m.cookieName = defaultCookieName
 	}
 	if !validCookieName(m.cookieName) || strings.HasPrefix(m.cookieName, "__") {
 		return nil, fmt.Errorf("statsigmw: invalid cookie name %q (letters, digits, '-' and '_', not starting with \"__\")", m.cookieName)
 	}
-	m.hostCookie = "__Host-" + m.cookieName
+	maxAge := cfg.CookieMaxAge
 	switch {
-	case cfg.CookieMaxAge == 0:
-		m.maxAge = int(DefaultCookieMaxAge / time.Second)
-	case cfg.CookieMaxAge < time.Second || cfg.CookieMaxAge > DefaultCookieMaxAge:
+	case maxAge == 0:
+		maxAge = maxCookieMaxAge
+	case maxAge < time.Second || maxAge > maxCookieMaxAge:
 		return nil, fmt.Errorf("statsigmw: cookie max age %v is not between 1s and 400 days", cfg.CookieMaxAge)
-	default:
-		m.maxAge = int(cfg.CookieMaxAge / time.Second)
 	}
+	m.maxAge = int(maxAge / time.Second)
+	m.refreshAfter = maxAge / 10
 
 	prefix := cfg.IPv6Prefix
 	if prefix == 0 {
-		prefix = DefaultIPv6Prefix
+		prefix = defaultIPv6Prefix
 	}
 	if prefix < 1 || prefix > 128 {
 		return nil, fmt.Errorf("statsigmw: IPv6 prefix length %d is not between 1 and 128", cfg.IPv6Prefix)
 	}
 	switch {
-	case len(cfg.HashKey) >= MinHashKeyLen:
+	case len(cfg.HashKey) >= minHashKeyLen:
 		m.hasher = newIPHasher(cfg.HashKey, prefix)
 	case len(cfg.HashKey) > 0:
-		return nil, fmt.Errorf("statsigmw: hash key has %d bytes, want at least %d", len(cfg.HashKey), MinHashKeyLen)
+		return nil, fmt.Errorf("statsigmw: hash key has %d bytes, want at least %d", len(cfg.HashKey), minHashKeyLen)
 	case cfg.Identity == IPIdentity:
 		return nil, errors.New("statsigmw: IPIdentity needs a HashKey")
+	}
+
+	window, size := cfg.ExposureWindow, cfg.ExposureCacheSize
+	if window == 0 {
+		window = defaultExposureWindow
+	}
+	if size == 0 {
+		size = defaultExposureCache
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("statsigmw: negative exposure cache size %d", size)
+	}
+	if window > 0 {
+		m.dedup = exposure.NewCache(size, window, nil)
 	}
 
 	ips, err := clientip.New(cfg.TrustedProxies, cfg.UseForwarded)
@@ -216,71 +273,90 @@ func validCookieName(s string) bool {
 	return true
 }
 
-// Handler returns a handler that resolves the request's visitor, sets the
-// visitor cookie when a new id was minted, and calls next with a context
-// carrying the request's assignment scope (see [Experiment], [Gate],
-// [Layer], [LogEvent]).
+// Handler returns a handler that resolves the request's visitor, sets or
+// refreshes the visitor cookie, and calls next with a context carrying the
+// request's assignment scope (see [Experiment], [Gate], [Layer],
+// [LogEvent]).
 //
-// It does no work with the SDK itself: the statsig.User is built, and the
-// SDK called, only when a handler asks for an experiment, gate, layer or
-// event.
+// A request that already carries a scope, because an outer Handler (of this
+// or another Middleware) saw it first, keeps that scope: one request, one
+// identity, one exposure.
+//
+// A response that sets the cookie, or whose handler read the scope before
+// writing the header (an assignment, the user, the bootstrap), gets
+// "Vary: Cookie" and a Cache-Control that keeps it out of shared caches
+// ("private", replacing "public" and "s-maxage"), so that no cache serves
+// one visitor's variant or cookie to another.
+//
+// HEAD requests are served with the same assignments but log no exposure
+// and no event: link checkers and monitors are not visitors.
+//
+// Handler does no work with the SDK itself: the statsig.User is built, and
+// the SDK called, only when a handler asks for an experiment, gate, layer
+// or event.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := m.newScope(r)
-		if s.setCookie {
-			http.SetCookie(w, m.cookie(s.visitor.ID, s.secure))
+		if scopeFrom(r.Context()) != nil {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+		s := m.newScope(r)
+		s.rw.ResponseWriter = w
+		if s.setCookie {
+			http.SetCookie(w, m.cookie(s.id, s.secure))
+			s.dependent.Store(true)
+		}
+		next.ServeHTTP(&s.rw, r.WithContext(context.WithValue(r.Context(), scopeKey{}, s)))
+		s.rw.finish()
 	})
 }
 
-// Identify resolves the visitor of r as Handler would, without writing a
-// cookie or building a user: for logging, or for handlers that run outside
-// the middleware. A request that would get a new id gets a different one at
-// each call.
-func (m *Middleware) Identify(r *http.Request) Visitor {
-	s := m.newScope(r)
-	return s.visitor
+// Stats returns the Middleware's exposure counters. Safe for concurrent use.
+func (m *Middleware) Stats() Stats {
+	return Stats{ExposuresLogged: m.logged.Load(), ExposuresSuppressed: m.suppressed.Load()}
 }
 
 // newScope resolves the identity of r and returns its request scope.
 //
 // Resolution, first match wins:
-//  1. ?random (when AllowRandom): a new id, SourceRandom; set as the cookie
-//     in cookie mode with consent.
-//  2. With consent: exactly one cookie of our name holding a canonical v4
-//     UUID, SourceCookie.
-//  3. Cookie mode with consent: a new id set as the cookie, SourceNew.
-//  4. A hash key and a trustworthy client IP: SourceIP.
-//  5. Otherwise a per-request id, SourceEphemeral.
+//  1. ?random (when AllowRandom): a new id; set as the cookie in cookie
+//     mode with consent.
+//  2. With consent: exactly one cookie of our name holding a valid value;
+//     set again when a tenth of its max age has passed.
+//  3. Cookie mode with consent: a new id set as the cookie.
+//  4. A hash key and a trustworthy client IP: the keyed hash.
+//  5. Otherwise an id for this request alone.
 func (m *Middleware) newScope(r *http.Request) *scope {
-	s := &scope{m: m, client: m.client, r: r, secure: m.secureFor(r)}
+	s := &scope{m: m, sdk: m.sdk, r: r, secure: m.secureFor(r), silent: r.Method == http.MethodHead}
+	s.rw.s = s
 	consent := m.cfg.Consent == nil || m.cfg.Consent(r)
 	cookieMode := consent && m.cfg.Identity == CookieIdentity
 
 	switch {
-	case m.cfg.AllowRandom && hasRandomParam(r.URL):
-		s.visitor = Visitor{ID: newVisitorID(), Source: SourceRandom}
-		s.setCookie = cookieMode
+	case m.cfg.AllowRandom && wantsRandom(r.URL):
+		s.id, s.source, s.setCookie = newVisitorID(), sourceRandom, cookieMode
 		return s
 	case consent:
-		if v, n := cookieValue(r.Header, m.cookieNameFor(s.secure)); n == 1 && validVisitorID(v) {
-			s.visitor = Visitor{ID: v, Source: SourceCookie}
-			return s
+		if v, n := cookieValue(r.Header, m.cookieName); n == 1 {
+			if id, set, ok := parseVisitorCookie(v); ok {
+				s.id, s.source = id, sourceCookie
+				age := time.Since(set)
+				s.setCookie = age >= m.refreshAfter || age < -time.Hour // forged or skewed stamps are reset too
+				return s
+			}
 		}
 	}
 	switch {
 	case cookieMode:
-		s.visitor = Visitor{ID: newVisitorID(), Source: SourceNew}
-		s.setCookie = true
+		s.id, s.source, s.setCookie = newVisitorID(), sourceNew, true
 	case m.hasher != nil:
 		if ip, ok := m.ips.ClientIP(r); ok {
-			s.visitor = Visitor{ID: m.hasher.id(ip), Source: SourceIP}
+			s.id, s.source = m.hasher.id(ip), sourceIP
 			break
 		}
 		fallthrough
 	default:
-		s.visitor = Visitor{ID: newVisitorID(), Source: SourceEphemeral}
+		s.id, s.source = newVisitorID(), sourceEphemeral
 	}
 	return s
 }
@@ -295,21 +371,73 @@ func (m *Middleware) secureFor(r *http.Request) bool {
 	return r.TLS != nil
 }
 
-func (m *Middleware) cookieNameFor(secure bool) string {
-	if secure {
-		return m.hostCookie
-	}
-	return m.cookieName
-}
-
 func (m *Middleware) cookie(id string, secure bool) *http.Cookie {
 	return &http.Cookie{
-		Name:     m.cookieNameFor(secure),
-		Value:    id,
+		Name:     m.cookieName,
+		Value:    visitorCookieValue(id, time.Now()),
 		Path:     "/",
 		MaxAge:   m.maxAge,
 		HttpOnly: true,
 		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// What the Middleware learnt about a name: whether the client knows it.
+// A known name is evaluated with the SDK logging the exposure in the same
+// call; any other is evaluated without, so that a typo logs nothing.
+type nameState uint8
+
+const (
+	nameNew nameState = iota
+	nameKnown
+	nameUnknown
+)
+
+type nameKey struct {
+	kind memoKind
+	name string
+}
+
+func (m *Middleware) nameState(kind memoKind, name string) nameState {
+	m.namesMu.RLock()
+	st := m.names[nameKey{kind, name}]
+	m.namesMu.RUnlock()
+	return st
+}
+
+// learn records whether the client recognised name, and warns the first
+// time a name is unknown. An uninitialised client recognises nothing, so
+// it teaches nothing.
+func (m *Middleware) learn(kind memoKind, name string, d *statsig.EvaluationDetails) bool {
+	known := recognized(d)
+	if !known && (d == nil || d.Source == statsig.SourceUninitialized) {
+		return false
+	}
+	st := nameUnknown
+	if known {
+		st = nameKnown
+	}
+	k := nameKey{kind, name}
+	m.namesMu.Lock()
+	old := m.names[k]
+	if old != st && (old != nameNew || len(m.names) < maxKnownNames) {
+		m.names[k] = st
+	}
+	m.namesMu.Unlock()
+	if !known && old != nameUnknown {
+		m.logger().Warn("statsigmw: unknown "+kind.String()+"; it returns defaults and logs no exposure", "name", name)
+	}
+	return known
+}
+
+func recognized(d *statsig.EvaluationDetails) bool {
+	return d != nil && d.Reason != statsig.ReasonUnrecognized && d.Source != statsig.SourceUninitialized
+}
+
+func (m *Middleware) logger() *slog.Logger {
+	if m.cfg.Logger != nil {
+		return m.cfg.Logger
+	}
+	return slog.Default()
 }

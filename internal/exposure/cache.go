@@ -1,0 +1,211 @@
+// Package exposure de-duplicates exposure events across requests.
+//
+// A [Cache] remembers, for a bounded number of keys (a unit, a config and,
+// for layers, a parameter), the outcome last exposed and until when. The
+// caller logs an exposure only when the key is new, expired or its outcome
+// changed. Memory is fixed when the cache is made: the least recently used
+// key makes room for a new one, and nothing is ever cleared wholesale.
+package exposure
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// Key identifies what an exposure is about: a 128-bit hash of the unit's ids,
+// the config's kind and name, and for a layer the parameter. 128 bits make a
+// collision, which would suppress a first exposure, negligible (about 2^-90
+// for a million live keys).
+type Key [2]uint64
+
+// Hasher builds Keys and outcomes. Its zero value is not usable; use
+// [NewHasher]. It is safe for concurrent use.
+type Hasher struct{ s0, s1 maphash.Seed }
+
+// NewHasher returns a Hasher with fresh random seeds.
+func NewHasher() Hasher { return Hasher{maphash.MakeSeed(), maphash.MakeSeed()} }
+
+// Key hashes the given strings, each followed by a separator byte that
+// cannot occur in them unescaped, so ("ab","c") and ("a","bc") differ.
+func (h Hasher) Key(parts ...string) Key {
+	var a, b maphash.Hash
+	a.SetSeed(h.s0)
+	b.SetSeed(h.s1)
+	for _, p := range parts {
+		a.WriteString(p)
+		a.WriteByte(0)
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	return Key{a.Sum64(), b.Sum64()}
+}
+
+// Outcome hashes the strings that describe an outcome (rule, group, value).
+// It is never [Pending].
+func (h Hasher) Outcome(parts ...string) uint64 {
+	var a maphash.Hash
+	a.SetSeed(h.s0)
+	for _, p := range parts {
+		a.WriteString(p)
+		a.WriteByte(0)
+	}
+	if o := a.Sum64(); o != Pending {
+		return o
+	}
+	return 1
+}
+
+// Pending is the outcome of a key whose exposure is being logged by the
+// caller that [Cache.Acquire] let in.
+const Pending uint64 = 0
+
+const shards = 64
+
+// Cache is a fixed-size, sharded LRU of keys with an expiry. It is safe for
+// concurrent use.
+type Cache struct {
+	window time.Duration
+	now    func() time.Time
+	shards [shards]shard
+}
+
+type shard struct {
+	mu    sync.Mutex
+	index map[Key]int32
+	ents  []entry
+	head  int32 // most recently used, -1 when empty
+	free  int32 // next never-used slot
+}
+
+type entry struct {
+	key        Key
+	outcome    uint64
+	expires    int64 // unix nanoseconds
+	prev, next int32
+}
+
+// NewCache returns a cache of at least size keys (rounded up to a multiple of
+// the shard count) that remembers an exposure for window. now is the clock;
+// nil means time.Now.
+func NewCache(size int, window time.Duration, now func() time.Time) *Cache {
+	if now == nil {
+		now = time.Now
+	}
+	per := (size + shards - 1) / shards
+	if per < 1 {
+		per = 1
+	}
+	c := &Cache{window: window, now: now}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.index = make(map[Key]int32, per)
+		s.ents = make([]entry, per)
+		s.head = -1
+	}
+	return c
+}
+
+// Size returns how many keys the cache holds at most.
+func (c *Cache) Size() int { return len(c.shards[0].ents) * shards }
+
+func (c *Cache) shard(k Key) *shard { return &c.shards[k[0]%shards] }
+
+// Acquire looks k up. When k is unknown or its window has passed, it records k
+// as [Pending] for a new window and returns found=false: the caller logs the
+// exposure and then calls [Cache.Set] with the outcome. Otherwise it returns
+// the outcome last recorded (Pending while another caller is logging it).
+func (c *Cache) Acquire(k Key) (outcome uint64, found bool) {
+	now := c.now().UnixNano()
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, ok := s.index[k]; ok {
+		e := &s.ents[i]
+		s.touch(i)
+		if now < e.expires {
+			return e.outcome, true
+		}
+		e.outcome, e.expires = Pending, now+int64(c.window)
+		return Pending, false
+	}
+	i := s.alloc()
+	s.ents[i] = entry{key: k, outcome: Pending, expires: now + int64(c.window), prev: -1, next: -1}
+	s.index[k] = i
+	s.pushFront(i)
+	return Pending, false
+}
+
+// Set records outcome for k, keeping its window. It does nothing when k has
+// been evicted meanwhile.
+func (c *Cache) Set(k Key, outcome uint64) {
+	s := c.shard(k)
+	s.mu.Lock()
+	if i, ok := s.index[k]; ok {
+		s.ents[i].outcome = outcome
+	}
+	s.mu.Unlock()
+}
+
+// Swap replaces k's outcome old with outcome and starts a new window,
+// reporting whether it did: of concurrent callers that saw the same old
+// outcome, exactly one wins and logs the exposure of the new one.
+func (c *Cache) Swap(k Key, old, outcome uint64) bool {
+	now := c.now().UnixNano()
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.index[k]
+	if !ok || s.ents[i].outcome != old {
+		return false
+	}
+	s.ents[i].outcome, s.ents[i].expires = outcome, now+int64(c.window)
+	return true
+}
+
+// alloc returns a free slot, evicting the least recently used key when full.
+func (s *shard) alloc() int32 {
+	if int(s.free) < len(s.ents) {
+		s.free++
+		return s.free - 1
+	}
+	tail := s.ents[s.head].prev // the list is circular: head.prev is the tail
+	s.unlink(tail)
+	delete(s.index, s.ents[tail].key)
+	return tail
+}
+
+func (s *shard) pushFront(i int32) {
+	if s.head < 0 {
+		s.ents[i].prev, s.ents[i].next = i, i
+		s.head = i
+		return
+	}
+	h := s.head
+	t := s.ents[h].prev
+	s.ents[i].prev, s.ents[i].next = t, h
+	s.ents[t].next = i
+	s.ents[h].prev = i
+	s.head = i
+}
+
+func (s *shard) unlink(i int32) {
+	e := &s.ents[i]
+	if e.next == i { // the only element
+		s.head = -1
+		return
+	}
+	s.ents[e.prev].next = e.next
+	s.ents[e.next].prev = e.prev
+	if s.head == i {
+		s.head = e.next
+	}
+}
+
+func (s *shard) touch(i int32) {
+	if s.head == i {
+		return
+	}
+	s.unlink(i)
+	s.pushFront(i)
+}
