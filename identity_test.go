@@ -189,7 +189,7 @@ func TestRandomVisitor(t *testing.T) {
 		base, _ := get(t, e.browser, e.server.URL+"/exp")
 		seen := map[string]bool{base.ID: true}
 		var last info
-		for _, q := range []string{"?random", "?random=1", "?a=b&random", "?rand%6Fm=yes"} {
+		for _, q := range []string{"?random", "?random=", "?random=1", "?random=TRUE", "?random=on", "?a=b&random", "?rand%6Fm=yes", "?random=%79es"} {
 			in, resp := get(t, e.browser, e.server.URL+"/exp"+q)
 			if seen[in.ID] || in.Source != "random" || !canonicalV4.MatchString(in.ID) {
 				t.Errorf("%s: %+v, want a new random visitor", q, in)
@@ -228,7 +228,8 @@ func TestRandomVisitor(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, statsigmw.Config{AllowRandom: true}, false)
 		base, _ := get(t, e.browser, e.server.URL+"/exp")
-		for _, q := range []string{"?randomize=1", "?x=random", "?%zz", "?random_=1"} {
+		for _, q := range []string{"?randomize=1", "?x=random", "?%zz", "?random_=1",
+			"?random=0", "?random=false", "?random=no", "?random=off", "?random=junk", "?random=%zz", "?random=0&random=1"} {
 			if in, _ := get(t, e.browser, e.server.URL+"/exp"+q); in.ID != base.ID {
 				t.Errorf("%s started a new visitor %+v", q, in)
 			}
