@@ -72,7 +72,7 @@ type Cache struct {
 
 type shard struct {
 	mu    sync.Mutex
-	index map[Key]int32
+	index []int32 // open addressing, linear probing: entry index + 1, 0 when empty
 	ents  []entry
 	head  int32 // most recently used, -1 when empty
 	free  int32 // next never-used slot
@@ -99,7 +99,11 @@ func NewCache(size int, window time.Duration, now func() time.Time) *Cache {
 	c := &Cache{window: window, now: now}
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.index = make(map[Key]int32, per)
+		n := 1
+		for n < 2*per {
+			n <<= 1
+		}
+		s.index = make([]int32, n)
 		s.ents = make([]entry, per)
 		s.head = -1
 	}
@@ -120,7 +124,7 @@ func (c *Cache) Acquire(k Key) (outcome uint64, found bool) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i, ok := s.index[k]; ok {
+	if i, ok := s.find(k); ok {
 		e := &s.ents[i]
 		s.touch(i)
 		if now < e.expires {
@@ -131,7 +135,7 @@ func (c *Cache) Acquire(k Key) (outcome uint64, found bool) {
 	}
 	i := s.alloc()
 	s.ents[i] = entry{key: k, outcome: Pending, expires: now + int64(c.window), prev: -1, next: -1}
-	s.index[k] = i
+	s.insert(k, i)
 	s.pushFront(i)
 	return Pending, false
 }
@@ -141,7 +145,7 @@ func (c *Cache) Acquire(k Key) (outcome uint64, found bool) {
 func (c *Cache) Set(k Key, outcome uint64) {
 	s := c.shard(k)
 	s.mu.Lock()
-	if i, ok := s.index[k]; ok {
+	if i, ok := s.find(k); ok {
 		s.ents[i].outcome = outcome
 	}
 	s.mu.Unlock()
@@ -155,7 +159,7 @@ func (c *Cache) Swap(k Key, old, outcome uint64) bool {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i, ok := s.index[k]
+	i, ok := s.find(k)
 	if !ok || s.ents[i].outcome != old {
 		return false
 	}
@@ -171,8 +175,52 @@ func (s *shard) alloc() int32 {
 	}
 	tail := s.ents[s.head].prev // the list is circular: head.prev is the tail
 	s.unlink(tail)
-	delete(s.index, s.ents[tail].key)
+	s.remove(s.ents[tail].key)
 	return tail
+}
+
+// find returns the entry of k.
+func (s *shard) find(k Key) (int32, bool) {
+	mask := uint64(len(s.index) - 1)
+	for p := k[1] & mask; ; p = (p + 1) & mask {
+		v := s.index[p]
+		if v == 0 {
+			return 0, false
+		}
+		if s.ents[v-1].key == k {
+			return v - 1, true
+		}
+	}
+}
+
+// insert adds k, which is not in the index, for entry i. The index is at
+// most half full, so a free slot is always found.
+func (s *shard) insert(k Key, i int32) {
+	mask := uint64(len(s.index) - 1)
+	p := k[1] & mask
+	for s.index[p] != 0 {
+		p = (p + 1) & mask
+	}
+	s.index[p] = i + 1
+}
+
+// remove deletes k from the index, shifting back the entries after it that
+// probed past its slot, so that no tombstone is left.
+func (s *shard) remove(k Key) {
+	mask := uint64(len(s.index) - 1)
+	p := k[1] & mask
+	for s.ents[s.index[p]-1].key != k {
+		p = (p + 1) & mask
+	}
+	for q := (p + 1) & mask; s.index[q] != 0; q = (q + 1) & mask {
+		home := s.ents[s.index[q]-1].key[1] & mask
+		// Move q's entry into the hole at p unless its home lies in (p, q].
+		if (q-home)&mask >= (q-p)&mask {
+			s.index[p] = s.index[q]
+			p = q
+		}
+	}
+	s.index[p] = 0
 }
 
 func (s *shard) pushFront(i int32) {
