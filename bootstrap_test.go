@@ -216,3 +216,36 @@ func FuzzBootstrapUser(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBootstrap compares Bootstrap with the SDK call and encoding it
+// wraps, for one fixed user.
+func BenchmarkBootstrap(b *testing.B) {
+	client := statsig.NewClientWithOptions(statsigtest.Key, &statsig.Options{
+		LocalMode:        true,
+		BootstrapValues:  string(bootstrapConfig().MustJSON()),
+		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
+		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
+	})
+	b.Cleanup(client.Shutdown)
+	user := statsig.User{UserID: "member-1", UserAgent: "Mozilla/5.0", Locale: "en-US",
+		CustomIDs: map[string]string{"stableID": "7f0c6e8e-3b8a-4c1e-9d57-2f1a3b4c5d6e"},
+		Custom:    map[string]any{"id_source": "cookie"}}
+	ctx := statsigmw.NewContext(context.Background(), client, user)
+	b.Run("sdk", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			resp := client.GetClientInitializeResponseWithOptions(user, &statsig.GCIROptions{HashAlgorithm: "djb2"})
+			if _, err := json.Marshal(resp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Bootstrap", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := statsigmw.Bootstrap(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
