@@ -145,6 +145,74 @@ func BenchmarkExperiment(b *testing.B) {
 	})
 }
 
+// BenchmarkPage compares an experiment page written five ways, through the
+// same handler shape and recorder, with a LocalMode client:
+//
+//   - plain: no middleware, no SDK, a fixed colour;
+//   - handrolled: the pattern the middleware replaces: read the cookie,
+//     build statsig.User{UserID, CustomIDs{stableID}}, GetExperiment (which
+//     logs an exposure at every call);
+//   - experiment-returning: through the middleware, a returning visitor, one
+//     read;
+//   - experiment-returning-3x: the same, three reads;
+//   - experiment-new: through the middleware, a new visitor every request.
+//
+// The returning visitor is one fixed id, so every variant evaluates the same
+// rules (see DESIGN.md on benchmarking evaluation).
+func BenchmarkPage(b *testing.B) {
+	client := benchClient(b)
+	mw, err := statsigmw.New(client, statsigmw.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const id = "6f1e3f4c-2b0a-4c1e-9d3a-5e8f7a6b9c0d"
+	returning := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+cookieName+"="+stamped(id)+"; theme=dark")
+	returning.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
+	returning.Header.Set("Accept-Language", "en-US,en;q=0.9")
+	fresh := returning.Clone(context.Background())
+	fresh.Header.Set("Cookie", "_ga=GA1.2.3; theme=dark")
+
+	page := func(color string, w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<button class="` + color + `">Add</button>`))
+	}
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { page("blue", w) })
+	handrolled := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(cookieName)
+		if err != nil {
+			http.Error(w, "no cookie", http.StatusBadRequest)
+			return
+		}
+		vid := c.Value[:36]
+		user := statsig.User{UserID: vid, CustomIDs: map[string]string{"stableID": vid}}
+		exp := client.GetExperiment(user, "exp")
+		page(exp.GetString("color", "blue"), w)
+	})
+	reads := func(n int) http.Handler {
+		return mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var exp statsig.DynamicConfig
+			for i := 0; i < n; i++ {
+				exp, _ = statsigmw.Experiment(r.Context(), "exp")
+			}
+			page(exp.GetString("color", "blue"), w)
+		}))
+	}
+	run := func(h http.Handler, r *http.Request) func(*testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		}
+	}
+	b.Run("plain", run(plain, returning))
+	b.Run("handrolled", run(handrolled, returning))
+	b.Run("experiment-returning", run(reads(1), returning))
+	b.Run("experiment-returning-3x", run(reads(3), returning))
+	b.Run("experiment-new", run(reads(1), fresh))
+}
+
 // TestMemoisedReadAllocs pins the zero-allocation memoised read that the
 // benchmark measures, so a regression fails the suite and not just a
 // number in a report.

@@ -18,7 +18,13 @@ type scopeKey struct{}
 
 // scope is the per-request assignment scope. Its methods are safe for
 // concurrent use by the goroutines a handler starts.
+//
+// A scope is also the request's context: it embeds the context it was made
+// from and answers Value(scopeKey{}) itself, which saves the allocation of
+// a context.WithValue per request.
 type scope struct {
+	context.Context // the parent
+
 	m   *Middleware // nil for a scope made by NewContext
 	sdk *statsig.Client
 	r   *http.Request  // nil for a scope made by NewContext
@@ -51,15 +57,7 @@ const (
 	kindLayer
 )
 
-func (k memoKind) String() string {
-	switch k {
-	case kindGate:
-		return "gate"
-	case kindLayer:
-		return "layer"
-	}
-	return "experiment"
-}
+func (k memoKind) String() string { return kindNames[k] }
 
 // memoEntry is one evaluation of a request. once guards the evaluation;
 // exposed records whether the request has dealt with its exposure.
@@ -74,10 +72,23 @@ type memoEntry struct {
 	gate   bool
 	layer  statsig.Layer
 
+	// The SDK keeps a pointer to the options of an evaluation: in the
+	// entry, they cost no allocation of their own.
+	expOpts   statsig.GetExperimentOptions
+	layerOpts statsig.GetLayerOptions
+
 	paramMu  sync.Mutex
 	params   map[string]bool // layer parameters whose exposure was dealt with
 	sdkLog   *func(statsig.Layer, string)
 	layerLog func(statsig.Layer, string)
+}
+
+// Value returns the scope for scopeKey{} and otherwise asks the parent.
+func (s *scope) Value(key any) any {
+	if _, ok := key.(scopeKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 func scopeFrom(ctx context.Context) *scope {
@@ -113,9 +124,9 @@ func NewContext(ctx context.Context, client *statsig.Client, user statsig.User) 
 		u.CustomIDs = make(map[string]string, 1)
 	}
 	u.CustomIDs["stableID"] = stable
-	s := &scope{sdk: client, id: stable, source: sourceContext}
+	s := &scope{Context: ctx, sdk: client, id: stable, source: sourceContext}
 	s.userOnce.Do(func() { s.user = u })
-	return context.WithValue(ctx, scopeKey{}, s)
+	return s
 }
 
 func cloneUser(u statsig.User) statsig.User {
@@ -274,22 +285,25 @@ func (s *scope) entry(kind memoKind, name string) *memoEntry {
 // superset of the unit the config is evaluated on, so that two visitors
 // never share a key), the kind, the name and a layer's parameter.
 func (s *scope) key(u *statsig.User, kind memoKind, name, param string) exposure.Key {
-	k := [...]string{u.UserID, "", "", name, param}
-	k[1] = string(rune('0' + kind))
+	k := [...]string{kindNames[kind], name, param, u.UserID, "", ""}
 	if len(u.CustomIDs) == 1 {
 		for t, id := range u.CustomIDs {
-			k[2] = t + "=" + id
+			k[4], k[5] = t, id
 		}
 		return s.m.keys.Key(k[:]...)
 	}
-	ids := make([]string, 0, len(u.CustomIDs))
-	for t, id := range u.CustomIDs {
-		ids = append(ids, t+"="+id)
+	ids := make([]string, 0, 2*len(u.CustomIDs))
+	for t := range u.CustomIDs {
+		ids = append(ids, t)
 	}
 	sort.Strings(ids)
-	k[2] = strings.Join(ids, "\x00")
-	return s.m.keys.Key(k[:]...)
+	for _, t := range ids[:len(u.CustomIDs)] {
+		ids = append(ids, t, u.CustomIDs[t])
+	}
+	return s.m.keys.Key(append(k[:4], ids[len(u.CustomIDs):]...)...)
 }
+
+var kindNames = [...]string{kindExperiment: "experiment", kindGate: "gate", kindLayer: "layer"}
 
 // exposure decides, for an evaluation the SDK made without logging, whether
 // the exposure of outcome o must now be logged, and counts the decision.
@@ -375,10 +389,8 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 		if expose {
 			logNow, k, prev, found = s.plan(e, u, "")
 		}
-		e.config = s.sdk.GetExperimentWithOptions(*u, name, &statsig.GetExperimentOptions{
-			DisableLogExposures: !logNow,
-			PersistedValues:     s.stickyValues(u),
-		})
+		e.expOpts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}
+		e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.expOpts)
 		e.known = s.learn(e, e.config.EvaluationDetails)
 		if !expose || !e.known {
 			if logNow { // a known name that has gone: the SDK logged it
@@ -444,7 +456,8 @@ func (s *scope) getLayer(ctx context.Context, name string) (statsig.Layer, bool)
 		u := s.getUser(ctx)
 		// The SDK's Layer logs an exposure per parameter read, from this
 		// very evaluation; wrap it to log each parameter once.
-		e.layer = s.sdk.GetLayerWithOptions(*u, name, &statsig.GetLayerOptions{PersistedValues: s.stickyValues(u)})
+		e.layerOpts = statsig.GetLayerOptions{PersistedValues: s.stickyValues(u)}
+		e.layer = s.sdk.GetLayerWithOptions(*u, name, &e.layerOpts)
 		// The SDK's Layer carries no evaluation details: a layer it does
 		// not know (or cannot evaluate yet) has no rule and no values.
 		e.known = e.layer.RuleID != "" || len(e.layer.Value) > 0

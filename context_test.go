@@ -2,7 +2,6 @@ package statsigmw_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -234,62 +233,6 @@ func TestUninitialisedClientFailsOpen(t *testing.T) {
 	in, _ := get(t, newBrowser(t, srv), srv.URL+"/exp")
 	if in.Color != "fallback" {
 		t.Errorf("uninitialised client: colour %q, want the fallback", in.Color)
-	}
-}
-
-func TestBootstrap(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, statsigmw.Config{}, false)
-	var body []byte
-	var user statsig.User
-	var group string
-	h := e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var err error
-		if body, err = statsigmw.Bootstrap(r.Context()); err != nil {
-			t.Error(err)
-		}
-		user, _ = statsigmw.User(r.Context())
-		cfg, _ := statsigmw.PeekExperiment(r.Context(), "exp")
-		group = cfg.GroupName
-	}))
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.RemoteAddr = "192.0.2.44:1"
-	h.ServeHTTP(httptest.NewRecorder(), r)
-
-	var resp struct {
-		HashUsed       string `json:"hash_used"`
-		DynamicConfigs map[string]struct {
-			Group     string `json:"group"`
-			GroupName string `json:"group_name"`
-		} `json:"dynamic_configs"`
-		User statsig.User `json:"user"`
-	}
-	if err := json.Unmarshal(body, &resp); err != nil {
-		t.Fatalf("%v in %s", err, body)
-	}
-	if resp.HashUsed != "djb2" {
-		t.Errorf("hash_used %q, want djb2", resp.HashUsed)
-	}
-	if resp.User.UserID != user.UserID || resp.User.CustomIDs["stableID"] != user.CustomIDs["stableID"] {
-		t.Errorf("bootstrap user %+v, want the request's ids %+v", resp.User, user.CustomIDs)
-	}
-	if strings.Contains(string(body), "192.0.2.44") || strings.Contains(string(body), "exp\"") {
-		t.Errorf("bootstrap carries the IP or an unhashed name: %s", body)
-	}
-	if group == "" {
-		t.Fatal("the request got no group")
-	}
-	found := false
-	for _, c := range resp.DynamicConfigs {
-		if c.GroupName == group {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("no config with the server's group %q in %s", group, body)
-	}
-	if xs, _ := e.flush(); len(xs) != 0 {
-		t.Errorf("Bootstrap logged %d exposures, want 0", len(xs))
 	}
 }
 

@@ -1,7 +1,6 @@
 package statsigmw
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -306,7 +305,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			http.SetCookie(w, m.cookie(s.id, s.secure))
 			s.dependent.Store(true)
 		}
-		next.ServeHTTP(&s.rw, r.WithContext(context.WithValue(r.Context(), scopeKey{}, s)))
+		next.ServeHTTP(&s.rw, r.WithContext(s))
 		s.rw.finish()
 	})
 }
@@ -327,7 +326,7 @@ func (m *Middleware) Stats() Stats {
 //  4. A hash key and a trustworthy client IP: the keyed hash.
 //  5. Otherwise an id for this request alone.
 func (m *Middleware) newScope(r *http.Request) *scope {
-	s := &scope{m: m, sdk: m.sdk, r: r, secure: m.secureFor(r), silent: r.Method == http.MethodHead}
+	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, secure: m.secureFor(r), silent: r.Method == http.MethodHead}
 	s.rw.s = s
 	consent := m.cfg.Consent == nil || m.cfg.Consent(r)
 	cookieMode := consent && m.cfg.Identity == CookieIdentity

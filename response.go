@@ -68,10 +68,17 @@ func (w *responseWriter) finish() {
 // response that is already private or no-store is left alone; otherwise
 // "public" and "s-maxage" are dropped and "private" added.
 func markPrivate(h http.Header) {
-	if !hasToken(h.Values("Vary"), "cookie") && !hasToken(h.Values("Vary"), "*") {
+	switch vary := h["Vary"]; {
+	case len(vary) == 0:
+		h["Vary"] = varyCookie[:1:1] // shared: an append copies it
+	case !hasToken(vary, "cookie") && !hasToken(vary, "*"):
 		h.Add("Vary", "Cookie")
 	}
-	cc := h.Values("Cache-Control")
+	cc := h["Cache-Control"]
+	if len(cc) == 0 {
+		h["Cache-Control"] = cachePrivate[:1:1]
+		return
+	}
 	if hasToken(cc, "private") || hasToken(cc, "no-store") {
 		return
 	}
@@ -89,13 +96,20 @@ func markPrivate(h http.Header) {
 	h.Set("Cache-Control", strings.Join(kept, ", "))
 }
 
+var (
+	varyCookie   = []string{"Cookie"}
+	cachePrivate = []string{"private"}
+)
+
 // hasToken reports whether a comma-separated header has the token (a
 // directive name, ignoring any "=value"), in any case.
 func hasToken(lines []string, token string) bool {
 	for _, line := range lines {
-		for _, d := range strings.Split(line, ",") {
+		for line != "" {
+			var d string
+			d, line, _ = strings.Cut(line, ",")
 			name, _, _ := strings.Cut(strings.TrimSpace(d), "=")
-			if strings.EqualFold(name, token) {
+			if strings.EqualFold(strings.TrimSpace(name), token) {
 				return true
 			}
 		}

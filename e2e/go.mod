@@ -3,3 +3,13 @@ module github.com/labkit/statsigmw/e2e
 go 1.22
 
 replace github.com/labkit/statsigmw => ../
+
+require github.com/labkit/statsigmw v0.0.0-00010101000000-000000000000
+
+require (
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/statsig-io/go-sdk v1.35.1 // indirect
+	github.com/statsig-io/ip3country-go v0.2.0 // indirect
+	github.com/ua-parser/uap-go v0.0.0-20211112212520-00c877edfe0f // indirect
+	gopkg.in/yaml.v2 v2.4.0 // indirect
+)
