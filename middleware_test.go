@@ -456,3 +456,102 @@ func TestOneEvaluationPerRead(t *testing.T) {
 		t.Errorf("got %d exposures, want 2 (the first visitor and the new one)", n)
 	}
 }
+
+// memoryStorage is an in-process statsig.IUserPersistentStorage that counts
+// its loads. (The Redis store is tested against a real Redis in its own
+// module.)
+type memoryStorage struct {
+	mu    sync.Mutex
+	data  map[string]statsig.UserPersistedValues
+	loads atomic.Int32
+}
+
+func (s *memoryStorage) Load(key string) (statsig.UserPersistedValues, bool) {
+	s.loads.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.data[key]
+	if !ok {
+		return nil, false
+	}
+	c := statsig.UserPersistedValues{}
+	for k, x := range v {
+		c[k] = x
+	}
+	return c, true
+}
+
+func (s *memoryStorage) Save(key, config string, v statsig.StickyValues) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data[key] == nil {
+		s.data[key] = statsig.UserPersistedValues{}
+	}
+	s.data[key][config] = v
+}
+
+func (s *memoryStorage) Delete(key, config string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.data[key], config)
+}
+
+// With StickyUnit, a visitor keeps their group when the allocation changes,
+// while new visitors follow it; the persisted values are loaded once per
+// request that reads an experiment, and not at all for one that does not.
+func TestStickyAssignments(t *testing.T) {
+	t.Parallel()
+	config := func(blue float64) statsigtest.Config {
+		groups := []statsigtest.Group{{Name: "Blue", Weight: blue, Params: map[string]any{"color": "blue"}}}
+		if blue < 100 {
+			groups = append(groups, statsigtest.Group{Name: "Red", Weight: 100 - blue, Params: map[string]any{"color": "red"}})
+		}
+		return statsigtest.Config{Experiments: []statsigtest.Experiment{{Name: "exp", Unit: statsigtest.StableID, Groups: groups}}}
+	}
+	backend := statsigtest.Start(t, config(100))
+	store := &memoryStorage{data: map[string]statsig.UserPersistedValues{}}
+	opts := backend.Options()
+	opts.ConfigSyncInterval = 20 * time.Millisecond
+	opts.UserPersistentStorage = store
+	client, details := backend.NewClient(opts)
+	t.Cleanup(client.Shutdown)
+	if !details.Success {
+		t.Fatal(details.Error)
+	}
+	mw, err := statsigmw.New(client, statsigmw.Config{StickyUnit: "stableID"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, mw.Handler(testApp()))
+	old := newBrowser(t, srv)
+	if in, _ := get(t, old, srv.URL+"/exp"); in.Group != "Blue" {
+		t.Fatalf("before the change: group %q, want Blue", in.Group)
+	}
+	store.loads.Store(0)
+	get(t, old, srv.URL+"/exp?reads=3")
+	get(t, old, srv.URL+"/none")
+	if n := store.loads.Load(); n != 1 {
+		t.Errorf("%d loads for a request reading 3 times and one reading nothing, want 1", n)
+	}
+
+	if err := backend.SetConfig(config(0.1)); err != nil {
+		t.Fatal(err)
+	}
+	// Await the poll: a new visitor (each is persisted at once, so each
+	// probe is another) lands in Red's 99.9%.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, _ := get(t, http.DefaultClient, srv.URL+"/exp")
+		if in.Group == "Red" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the client never saw the new allocation")
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if in, _ := get(t, old, srv.URL+"/exp"); in.Group != "Blue" || in.Color != "blue" {
+			t.Fatalf("after the change the assigned visitor got %+v, want to keep Blue", in)
+		}
+	}
+}
