@@ -341,20 +341,28 @@ func TestExposureDeduplication(t *testing.T) {
 	t.Run("concurrent", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, statsigmw.Config{}, false)
-		cookie := cookieName + "=" + stamped(uuid.NewString())
+		get(t, http.DefaultClient, e.server.URL+"/exp") // the name is known from now on
+		// 10 visitors, each with 20 requests released at once.
 		var wg sync.WaitGroup
-		for i := 0; i < 20; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req := httptest.NewRequest(http.MethodGet, "/exp", nil)
-				req.Header.Set("Cookie", cookie)
-				e.mw.Handler(testApp()).ServeHTTP(httptest.NewRecorder(), req)
-			}()
+		start := make(chan struct{})
+		h := e.mw.Handler(testApp())
+		for v := 0; v < 10; v++ {
+			cookie := cookieName + "=" + stamped(uuid.NewString())
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req := httptest.NewRequest(http.MethodGet, "/exp", nil)
+					req.Header.Set("Cookie", cookie)
+					<-start
+					h.ServeHTTP(httptest.NewRecorder(), req)
+				}()
+			}
 		}
+		close(start)
 		wg.Wait()
-		if xs, _ := e.flush(); len(xs) != 1 {
-			t.Errorf("20 concurrent requests of one visitor logged %d exposures, want 1", len(xs))
+		if xs, _ := e.flush(); len(xs) != 11 {
+			t.Errorf("20 concurrent requests of each of 10 visitors logged %d exposures, want 10 (and the first visitor's)", len(xs))
 		}
 	})
 	t.Run("off", func(t *testing.T) {
