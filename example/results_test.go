@@ -233,8 +233,8 @@ func TestResultsPageTable(t *testing.T) {
 	for _, want := range []string{
 		"<th>vs Blue, pp<br><small>95% interval</small></th>",
 		// Green: 15.3% [13.2, 17.7], +3.3 pp [+0.3, +6.3], Holm p 0.096
-		"<td>Green</td><td class=\"num\">980</td><td class=\"num\">150</td><td>15.3%<br><small>13.2–17.7%</small></td><td>+3.3 pp<br><small>+0.3 to +6.3</small></td><td class=\"num\">0.096</td>",
-		"<td>Blue</td><td class=\"num\">1000</td><td class=\"num\">120</td><td>12.0%<br><small>10.1–14.2%</small></td><td>–<br><small>–</small></td><td class=\"num\">–</td>",
+		"<td>Green</td><td class=\"num\">150<br><small>of 980</small></td><td>15.3%<br><small>13.2–17.7%</small></td><td>+3.3 pp<br><small>+0.3 to +6.3</small></td><td class=\"num\">0.096</td>",
+		"<td>Blue</td><td class=\"num\">120<br><small>of 1000</small></td><td>12.0%<br><small>10.1–14.2%</small></td><td>–<br><small>–</small></td><td class=\"num\">–</td>",
 		"chi-square 1.40 on 3 df, p = 0.706, no sign of a sample ratio mismatch",
 		"Holm-adjusted",
 	} {
