@@ -23,8 +23,8 @@ import (
 )
 
 // The browser test builds the example, runs it offline as its own process,
-// sends it some visitors, and then has a headless Chromium load its pages at
-// a desktop and a phone width. Screenshots go to $E2E_SCREENSHOTS when it is
+// sends it some visitors, and then has a headless Chromium load its index,
+// /tasks, /signup and /results at a desktop and a phone width. Screenshots go to $E2E_SCREENSHOTS when it is
 // set, and otherwise to a temporary directory removed after the test.
 
 // viewport is a browser window size; mobile emulates a phone, whose layout
@@ -104,7 +104,7 @@ func TestBrowserLayout(t *testing.T) {
 
 	for _, vp := range viewports {
 		tab := newTab(t, browser)
-		for _, path := range []string{"/tasks", "/signup", "/results"} {
+		for _, path := range []string{"/", "/tasks", "/signup", "/results"} {
 			t.Run(fmt.Sprintf("%s%s", vp.name, path), func(t *testing.T) {
 				var l layout
 				var first, full []byte
@@ -129,6 +129,9 @@ func TestBrowserLayout(t *testing.T) {
 					t.Fatal(err)
 				}
 				name := vp.name + "-" + strings.Trim(path, "/")
+				if path == "/" {
+					name = vp.name + "-index"
+				}
 				for file, png := range map[string][]byte{name + ".png": first, name + "-full.png": full} {
 					if err := os.WriteFile(filepath.Join(shots, file), png, 0o644); err != nil {
 						t.Fatal(err)
@@ -144,6 +147,10 @@ func TestBrowserLayout(t *testing.T) {
 					t.Fatalf("the window is %vx%v, want %dx%d", l.InnerWidth, l.InnerHeight, vp.width, vp.height)
 				}
 				switch path {
+				case "/":
+					if !strings.Contains(l.Text, "/results.json: the same numbers as JSON.") {
+						t.Errorf("the index lacks its lines; text:\n%s", l.Text)
+					}
 				case "/tasks":
 					if !strings.Contains(l.Text, longTitle) {
 						t.Errorf("the page does not show the longest title; text:\n%s", l.Text)
