@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -35,7 +36,7 @@ const (
 var labArms = func() []armSpec {
 	arms := make([]armSpec, len(lab.Arms))
 	for i, a := range lab.Arms {
-		arms[i] = armSpec{Group: a.Group, Color: a.Color}
+		arms[i] = armSpec{Group: a.Group, Color: a.Color, Weight: a.Weight}
 	}
 	return arms
 }()
@@ -57,9 +58,14 @@ func labConfig() statsigtest.Config { return lab.Config() }
 var templateFS embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"percent":      percent,
-	"signedPoints": signedPoints,
-	"pValue":       pValueText,
+	"percent":        percent,
+	"signedPoints":   signedPoints,
+	"pValue":         pValueText,
+	"pClause":        pClause,
+	"interval":       interval,
+	"pointsInterval": pointsInterval,
+	"weightText":     weightText,
+	"chiSquareText":  chiSquareText,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // appConfig holds the dependencies of the app's handler.
@@ -103,7 +109,7 @@ type app struct {
 
 // newApp returns the handler of every route of the example:
 //
-//	GET    /               plain-text greeting
+//	GET    /               an index of the pages
 //	GET    /tasks          the experiment page (logs one exposure)
 //	GET    /signup         logs visited_signup, shows the signup page
 //	GET    /whoami         the visitor and its assignment, without exposure
@@ -115,8 +121,9 @@ type app struct {
 //	DELETE /tasks/{id}     JSON API: delete a task
 //
 // The visitor pages (/tasks, /signup, /whoami) run under the statsigmw
-// middleware; the API and /results need no visitor and set no cookie. It
-// returns an error for an invalid middleware configuration.
+// middleware; the index, the API and /results need no visitor and set no
+// cookie. Every JSON route answers its errors in JSON, a wrong method (405)
+// included. It returns an error for an invalid middleware configuration.
 func newApp(cfg appConfig) (http.Handler, error) {
 	mwCfg := cfg.Middleware
 	mwCfg.AllowRandom = true
@@ -144,20 +151,17 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	mux.Handle("GET /tasks", tasks)
 	mux.Handle("GET /signup", mw.Handler(http.HandlerFunc(a.signupPage)))
 	mux.Handle("GET /whoami", mw.Handler(http.HandlerFunc(a.whoami)))
+	mux.HandleFunc("/whoami", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("GET /results", a.resultsPage)
 	mux.HandleFunc("GET /results.json", a.resultsJSON)
+	mux.HandleFunc("/results.json", methodNotAllowed("GET, HEAD"))
 	(&taskAPI{store: a.store}).register(mux)
 	return mux, nil
 }
 
+// home is the index: one line on each page.
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, "Hello from the lab's tasks app!\n\n"+
-		"  /tasks           the button_color_v3 experiment page\n"+
-		"  /tasks?random=1  the same page as a new simulated visitor\n"+
-		"  /signup          the conversion (logs visited_signup)\n"+
-		"  /results         conversion per group\n"+
-		"  /whoami          your visitor id and group (no exposure logged)\n")
+	a.render(w, "index.html", struct{ Experiment, Event string }{experimentName, signupEvent})
 }
 
 // render executes the named page into a buffer, so that a template error is
@@ -180,6 +184,31 @@ func (a *app) render(w http.ResponseWriter, name string, data any) {
 	_, _ = buf.WriteTo(w)
 }
 
+// assignment is what a page shows of the visitor's group.
+type assignment struct {
+	Group     string // empty outside every group
+	Color     string
+	Paragraph string
+}
+
+// assignmentOf reads the visitor's assignment to the experiment from ctx.
+// With expose it logs the exposure, as the experiment page must; without,
+// it only looks, for pages that wear the group's colour but are not where
+// the experiment is measured. Without a client it gives the defaults.
+func assignmentOf(ctx context.Context, expose bool) assignment {
+	var exp statsig.DynamicConfig
+	if expose {
+		exp, _ = statsigmw.Experiment(ctx, experimentName)
+	} else {
+		exp, _ = statsigmw.PeekExperiment(ctx, experimentName)
+	}
+	return assignment{
+		Group:     exp.GroupName,
+		Color:     exp.GetString(paramColor, defaultColor),
+		Paragraph: exp.GetString(paramText, defaultParagraph),
+	}
+}
+
 type tasksData struct {
 	Color     string
 	Group     string
@@ -193,14 +222,13 @@ type tasksData struct {
 // logs the visitor's one exposure of the request.
 func (a *app) tasksPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	exp, _ := statsigmw.Experiment(ctx, experimentName)
+	as := assignmentOf(ctx, true)
 	v, _ := statsigmw.VisitorFrom(ctx)
-	color := exp.GetString(paramColor, defaultColor)
-	tasks, half := visibleTasks(color, a.store.list())
+	tasks, half := visibleTasks(as.Color, a.store.list())
 	a.render(w, "tasks.html", tasksData{
-		Color:     color,
-		Group:     exp.GroupName,
-		Paragraph: exp.GetString(paramText, defaultParagraph),
+		Color:     as.Color,
+		Group:     as.Group,
+		Paragraph: as.Paragraph,
 		Visitor:   v,
 		Tasks:     tasks,
 		Half:      half,
@@ -253,7 +281,9 @@ func visibleTasks(color string, all []Task) ([]Task, string) {
 }
 
 // signupPage logs the conversion for the visitor and shows the signup
-// page. It reads no experiment, so it logs no exposure.
+// page in the visitor's group colour. It looks at the assignment without
+// logging an exposure: the experiment is the /tasks page, and a visitor who
+// comes straight here is no part of it.
 func (a *app) signupPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	logged := true
@@ -262,11 +292,13 @@ func (a *app) signupPage(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("the signup could not be logged", "event", signupEvent, "err", err)
 	}
 	v, _ := statsigmw.VisitorFrom(ctx)
+	as := assignmentOf(ctx, false)
 	a.render(w, "signup.html", struct {
-		Visitor statsigmw.Visitor
-		Logged  bool
-		Event   string
-	}{v, logged, signupEvent})
+		Visitor      statsigmw.Visitor
+		Logged       bool
+		Event        string
+		Color, Group string
+	}{v, logged, signupEvent, as.Color, as.Group})
 }
 
 // whoami reports the visitor and its assignment without logging an

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -295,5 +297,60 @@ func TestLabConfig(t *testing.T) {
 		if g.Name != labArms[i].Group || g.Weight != 25 || g.Params[paramColor] != labArms[i].Color || g.Params[paramText] == "" {
 			t.Errorf("group %d = %+v, want %s, 25%%, colour %s and a paragraph", i, g, labArms[i].Group, labArms[i].Color)
 		}
+	}
+}
+
+// TestIndexPage checks that / is an HTML index with one line on each page,
+// and that every page it links to answers.
+func TestIndexPage(t *testing.T) {
+	app := startApp(t, false)
+	browser := newBrowser(t)
+	r := do(t, browser, http.MethodGet, app.URL+"/", "", "")
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /: %d %q, want 200 HTML", r.Status, r.Header.Get("Content-Type"))
+	}
+	items := regexp.MustCompile(`<li><a href="([^"]+)">[^<]+</a>: [^\n]+</li>\n`).FindAllStringSubmatch(r.Body, -1)
+	var links []string
+	for _, m := range items {
+		links = append(links, m[1])
+	}
+	want := []string{"/tasks", "/tasks?random=1", "/signup", "/results", "/results.json", "/whoami", "/tasks/1"}
+	if !reflect.DeepEqual(links, want) {
+		t.Fatalf("the index lists %q, one line each; want %q:\n%s", links, want, r.Body)
+	}
+	for _, link := range links {
+		get(t, browser, app.URL+link) // fails unless 200
+	}
+	if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("the index set cookies %q; it needs no visitor", c)
+	}
+}
+
+// TestSignupPageColour checks that /signup is shown in the colour of the
+// visitor's group, in the card of the other pages, and logs no exposure.
+func TestSignupPageColour(t *testing.T) {
+	app := startApp(t, false)
+	seen := map[string]bool{}
+	visitors := 0
+	for i := 0; i < 200 && len(seen) < len(labArms); i++ {
+		browser := newBrowser(t)
+		p := parseTasksPage(t, get(t, browser, app.URL+"/tasks?random=1"))
+		visitors++
+		body := get(t, browser, app.URL+"/signup")
+		m := bgRE.FindStringSubmatch(body)
+		if m == nil || m[1] != p.Color {
+			t.Fatalf("/signup background %q, want the group colour %q:\n%s", m, p.Color, body)
+		}
+		if !strings.Contains(body, "<main>") || !strings.Contains(body, ", of group "+p.Group+".") {
+			t.Errorf("/signup lacks the card or the group %s:\n%s", p.Group, body)
+		}
+		seen[p.Group] = true
+	}
+	if len(seen) < len(labArms) {
+		t.Fatalf("saw groups %v, want all of them", seen)
+	}
+	app.Backend.FlushAndShutdown(app.Client)
+	if n := len(app.Backend.Exposures()); n != visitors {
+		t.Errorf("%d exposures for %d visitors who saw /tasks once and /signup once, want one each", n, visitors)
 	}
 }

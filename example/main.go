@@ -9,8 +9,8 @@
 //
 //	go run ./example
 //
-// then open http://localhost:8080/tasks, /tasks?random=1, /signup and
-// /results. Set STATSIG_SERVER_SECRET to use a real Statsig project (and
+// then open http://localhost:8080/, an index of the pages: /tasks,
+// /tasks?random=1, /signup, /results and /whoami. Set STATSIG_SERVER_SECRET to use a real Statsig project (and
 // STATSIG_API to use another API host). Run with -h for every setting.
 //
 // SIGINT or SIGTERM stops it: it stops accepting connections, finishes the
@@ -171,7 +171,7 @@ func serve(ctx context.Context, ln net.Listener, handler http.Handler, client *s
 	} else {
 		logger.Info("using Statsig; results live in the Statsig console", "api", cfg.API, "initialized", client.Initialized())
 	}
-	logger.Info("listening; open "+url+"/tasks in a browser (also /tasks?random=1, /signup, /results)",
+	logger.Info("listening; open "+url+"/ in a browser: /tasks, /tasks?random=1, /signup, /results, /whoami; press Ctrl-C to stop",
 		"addr", ln.Addr().String(), "url", url+"/tasks", "identity", cfg.Identity.String())
 
 	select {

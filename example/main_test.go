@@ -91,6 +91,12 @@ func TestRunOffline(t *testing.T) {
 	if out := r.Out.String(); !strings.Contains(out, "offline: using the in-process Statsig backend") {
 		t.Errorf("the log does not say it is offline:\n%s", out)
 	}
+	listening := regexp.MustCompile(`msg="listening; [^"]*"`).FindString(r.Out.String())
+	for _, want := range []string{r.URL + "/ ", "/tasks?random=1", "/signup", "/results", "/whoami", "Ctrl-C"} {
+		if !strings.Contains(listening, want) {
+			t.Errorf("the start line %q does not name %q", listening, want)
+		}
+	}
 	browser := newBrowser(t)
 	p := parseTasksPage(t, get(t, browser, r.URL+"/tasks"))
 	get(t, browser, r.URL+"/signup")

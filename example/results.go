@@ -7,9 +7,6 @@ import (
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
-// z95 is the two-sided 95% quantile of the standard normal distribution.
-const z95 = 1.959963984540054
-
 // eventSource is what the results read: the events the in-process backend
 // received. *statsigtest.Server implements it.
 type eventSource interface {
@@ -17,54 +14,83 @@ type eventSource interface {
 	CustomEvents() []statsigtest.Event
 }
 
+// srmAlpha is the p-value below which the sample ratio check fails. It is
+// strict because the check runs on every reload of a growing sample; a
+// failure means the split is broken, not unlucky.
+const srmAlpha = 0.001
+
 // groupResult is the outcome of one group of the experiment.
 type groupResult struct {
 	Group string `json:"group"`
 	// Color is the group's "Button Color", for the chart.
 	Color string `json:"color"`
+	// Weight is the share of visitors the experiment assigns to the group,
+	// in percent.
+	Weight float64 `json:"weight"`
 	// Exposed counts the distinct visitors (by stableID) exposed to the
 	// group.
 	Exposed int `json:"exposed"`
+	// Share is Exposed over the visitors exposed to any group, to compare
+	// with Weight; null when nobody was.
+	Share *float64 `json:"share"`
 	// Converted counts the exposed visitors who logged the conversion event
 	// at or after their first exposure.
 	Converted int `json:"converted"`
 	// Rate is Converted/Exposed; null when nobody was exposed.
 	Rate *float64 `json:"rate"`
 	// Low and High bound the 95% Wilson score interval of Rate.
-	Low  *float64 `json:"ci95Low"`
-	High *float64 `json:"ci95High"`
-	// Diff is Rate minus the first group's rate, and PValue the two-sided
-	// p-value of a pooled two-proportion z-test of that difference. Both are
-	// null for the first group and when either group has no visitor.
-	Diff   *float64 `json:"diffVsFirst"`
-	PValue *float64 `json:"pValue"`
+	Low  *float64 `json:"ci95_low"`
+	High *float64 `json:"ci95_high"`
+	// Diff is Rate minus the first group's rate, and DiffLow and DiffHigh
+	// bound its 95% Newcombe interval (not adjusted for the number of
+	// comparisons). PValue is the two-sided p-value of a pooled
+	// two-proportion z-test of the difference, and PValueHolm that p-value
+	// after Holm's adjustment over every group's comparison with the first.
+	// All are null for the first group and when either group has no
+	// visitor.
+	Diff       *float64 `json:"diff_vs_first"`
+	DiffLow    *float64 `json:"diff_ci95_low"`
+	DiffHigh   *float64 `json:"diff_ci95_high"`
+	PValue     *float64 `json:"p_value"`
+	PValueHolm *float64 `json:"p_value_holm"`
 }
 
 // results is the body of /results.json and what the /results page shows.
 type results struct {
 	Experiment string `json:"experiment"`
-	Event      string `json:"conversionEvent"`
+	Event      string `json:"conversion_event"`
 	// Live is true when the numbers come from the in-process backend, false
 	// with a real Statsig key (the numbers are then in the Statsig console
 	// and Groups is empty).
 	Live bool   `json:"live"`
 	Note string `json:"note"`
 	// FirstGroup is the group every other group is compared with.
-	FirstGroup string        `json:"firstGroup"`
+	FirstGroup string        `json:"first_group"`
 	Groups     []groupResult `json:"groups"`
 	// Unassigned counts the distinct visitors exposed outside every group
 	// (the experiment's default value, for example before the backend's
 	// config arrived).
 	Unassigned int `json:"unassigned"`
-	Exposed    int `json:"totalExposed"`
-	Converted  int `json:"totalConverted"`
+	Exposed    int `json:"total_exposed"`
+	Converted  int `json:"total_converted"`
+	// SRMPValue is the p-value of the sample ratio mismatch check, a
+	// chi-square test of the groups' Exposed counts against their Weight,
+	// with SRMChiSquare its statistic on SRMDF degrees of freedom; null
+	// when there is nothing to test (nobody exposed, or not live). SRM is
+	// true when SRMPValue is below srmAlpha (0.001): the split is broken
+	// and the other numbers are not to be trusted.
+	SRMPValue    *float64 `json:"srm_p_value"`
+	SRMChiSquare *float64 `json:"srm_chi_square"`
+	SRMDF        int      `json:"srm_df"`
+	SRM          bool     `json:"srm_mismatch"`
 }
 
-// armSpec names an experiment group and its colour, in the order the
-// results list them.
+// armSpec names an experiment group, its colour and its weight (percent),
+// in the order the results list them.
 type armSpec struct {
-	Group string
-	Color string
+	Group  string
+	Color  string
+	Weight float64
 }
 
 // computeResults counts, per group of experiment, the distinct visitors
@@ -107,7 +133,7 @@ func computeResults(src eventSource, experiment, event string, arms []armSpec) r
 	index := make(map[string]int, len(arms))
 	for i, a := range arms {
 		index[a.Group] = i
-		res.Groups = append(res.Groups, groupResult{Group: a.Group, Color: a.Color})
+		res.Groups = append(res.Groups, groupResult{Group: a.Group, Color: a.Color, Weight: a.Weight})
 	}
 	for id, v := range visitors {
 		i, ok := index[v.group]
@@ -125,18 +151,38 @@ func computeResults(src eventSource, experiment, event string, arms []armSpec) r
 	if len(res.Groups) > 0 {
 		res.FirstGroup = res.Groups[0].Group
 	}
+	observed := make([]int, len(res.Groups))
+	weights := make([]float64, len(res.Groups))
+	var compared []int // indices of the groups with a p-value
+	var pValues []float64
 	for i := range res.Groups {
 		g := &res.Groups[i]
-		if g.Exposed > 0 {
-			rate := float64(g.Converted) / float64(g.Exposed)
-			lo, hi := wilson(g.Converted, g.Exposed, z95)
-			g.Rate, g.Low, g.High = &rate, &lo, &hi
+		observed[i], weights[i] = g.Exposed, g.Weight
+		if g.Exposed == 0 {
+			continue
 		}
-		if i > 0 {
-			first := res.Groups[0]
-			if diff, p, ok := twoProportionZTest(first.Converted, first.Exposed, g.Converted, g.Exposed); ok {
-				g.Diff, g.PValue = &diff, &p
-			}
+		share := float64(g.Exposed) / float64(res.Exposed)
+		rate := float64(g.Converted) / float64(g.Exposed)
+		lo, hi := wilson(g.Converted, g.Exposed, z95)
+		g.Share, g.Rate, g.Low, g.High = &share, &rate, &lo, &hi
+		first := res.Groups[0]
+		if i == 0 || first.Exposed == 0 {
+			continue
+		}
+		diff, p, _ := twoProportionZTest(first.Converted, first.Exposed, g.Converted, g.Exposed)
+		dLo, dHi := newcombe(first.Converted, first.Exposed, g.Converted, g.Exposed)
+		g.Diff, g.DiffLow, g.DiffHigh, g.PValue = &diff, &dLo, &dHi, &p
+		compared = append(compared, i)
+		pValues = append(pValues, p)
+	}
+	for k, adj := range holm(pValues) {
+		adj := adj
+		res.Groups[compared[k]].PValueHolm = &adj
+	}
+	if chi, df, p, ok := srmTest(observed, weights); ok {
+		res.SRMDF, res.SRMPValue, res.SRM = df, &p, p < srmAlpha
+		if !math.IsInf(chi, 0) { // JSON has no infinity: null
+			res.SRMChiSquare = &chi
 		}
 	}
 	return res
@@ -147,45 +193,6 @@ func stableID(custom map[string]string, userID string) string {
 		return id
 	}
 	return userID
-}
-
-// wilson returns the Wilson score interval of x successes in n trials at
-// the normal quantile z. Unlike the textbook p ± z·√(p(1-p)/n), it stays
-// inside [0, 1] and is not empty at 0 or n successes. n must be positive.
-func wilson(x, n int, z float64) (low, high float64) {
-	p := float64(x) / float64(n)
-	nf := float64(n)
-	z2 := z * z
-	denom := 1 + z2/nf
-	center := (p + z2/(2*nf)) / denom
-	half := z / denom * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
-	return math.Max(0, center-half), math.Min(1, center+half)
-}
-
-// twoProportionZTest compares x2/n2 with x1/n1 by the pooled two-proportion
-// z-test. It returns the difference p2-p1 and its two-sided p-value; ok is
-// false when a group is empty. When both proportions are 0 or both 1 the
-// test has no variance: the difference is then 0 and the p-value 1.
-func twoProportionZTest(x1, n1, x2, n2 int) (diff, pValue float64, ok bool) {
-	if n1 == 0 || n2 == 0 {
-		return 0, 0, false
-	}
-	p1, p2 := float64(x1)/float64(n1), float64(x2)/float64(n2)
-	diff = p2 - p1
-	pooled := float64(x1+x2) / float64(n1+n2)
-	se := math.Sqrt(pooled * (1 - pooled) * (1/float64(n1) + 1/float64(n2)))
-	if se == 0 {
-		return diff, 1, true
-	}
-	z := diff / se
-	return diff, 2 * normalCDF(-math.Abs(z)), true
-}
-
-// normalCDF is the standard normal distribution function,
-// Φ(x) = erfc(-x/√2)/2. erfc keeps the far tails accurate where 1-erf(x)
-// would cancel to 0.
-func normalCDF(x float64) float64 {
-	return 0.5 * math.Erfc(-x/math.Sqrt2)
 }
 
 // formatting helpers for the page.
@@ -212,4 +219,42 @@ func pValueText(p *float64) string {
 		return "< 0.001"
 	}
 	return fmt.Sprintf("%.3f", *p)
+}
+
+// interval formats a 95% interval of rates, "7.0–19.8%".
+func interval(lo, hi *float64) string {
+	if lo == nil || hi == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f–%.1f%%", *lo*100, *hi*100)
+}
+
+// pointsInterval formats a 95% interval of differences in percentage
+// points, "-1.8 to +18.6".
+func pointsInterval(lo, hi *float64) string {
+	if lo == nil || hi == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f to %+.1f", *lo*100, *hi*100)
+}
+
+// weightText formats a weight in percent, "25%" or "33.3%".
+func weightText(w float64) string {
+	return fmt.Sprintf("%.4g%%", w)
+}
+
+// chiSquareText formats the SRM statistic, which is null when infinite.
+func chiSquareText(c *float64) string {
+	if c == nil {
+		return "∞"
+	}
+	return fmt.Sprintf("%.2f", *c)
+}
+
+// pClause formats a p-value as a clause, "p = 0.746" or "p < 0.001".
+func pClause(p *float64) string {
+	if p != nil && *p >= 0.001 {
+		return "p = " + pValueText(p)
+	}
+	return "p " + pValueText(p)
 }

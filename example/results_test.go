@@ -1,82 +1,19 @@
 package main
 
 import (
-	"math"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw/statsigtest"
 )
-
-func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
-
-func TestNormalCDF(t *testing.T) {
-	tests := []struct{ x, want float64 }{
-		{0, 0.5},
-		{1, 0.8413447460685429},
-		{-1, 0.15865525393145707},
-		{z95, 0.975},
-		{-z95, 0.025},
-		{-5, 2.866515718791939e-07},
-		{-10, 7.61985302416047e-24}, // erfc keeps the tail; 1-Φ(10) would be 0
-	}
-	for _, tt := range tests {
-		if got := normalCDF(tt.x); !near(got, tt.want, 1e-9*tt.want) { // relative
-			t.Errorf("normalCDF(%v) = %v, want %v", tt.x, got, tt.want)
-		}
-	}
-}
-
-func TestWilson(t *testing.T) {
-	// 5/10 and 81/263 (Newcombe 1998, Statistics in Medicine 17:857,
-	// table II, method 3) are published values, given to four places; 0/n
-	// and n/n check the edges, where the upper bound of 0/n is
-	// z²/(n+z²).
-	tests := []struct {
-		x, n      int
-		low, high float64
-		tol       float64
-	}{
-		{5, 10, 0.2366, 0.7634, 1e-4},
-		{81, 263, 0.2553, 0.3662, 1e-4},
-		{0, 10, 0, z95 * z95 / (10 + z95*z95), 1e-12},
-		{10, 10, 10 / (10 + z95*z95), 1, 1e-12},
-		{1, 1, 1 / (1 + z95*z95), 1, 1e-12},
-	}
-	for _, tt := range tests {
-		lo, hi := wilson(tt.x, tt.n, z95)
-		if !near(lo, tt.low, tt.tol) || !near(hi, tt.high, tt.tol) {
-			t.Errorf("wilson(%d, %d) = [%v, %v], want [%v, %v]", tt.x, tt.n, lo, hi, tt.low, tt.high)
-		}
-	}
-}
-
-func TestTwoProportionZTest(t *testing.T) {
-	tests := []struct {
-		name           string
-		x1, n1, x2, n2 int
-		diff, p        float64
-		ok             bool
-	}{
-		// R: prop.test(c(10, 20), c(100, 100), correct = FALSE) gives
-		// X-squared = 3.9216 (= z²), p-value = 0.04767.
-		{"ten points up", 10, 100, 20, 100, 0.1, 0.04767, true},
-		{"same rate", 25, 100, 50, 200, 0, 1, true},
-		{"both zero", 0, 10, 0, 20, 0, 1, true},
-		{"both all", 10, 10, 20, 20, 0, 1, true},
-		{"first empty", 0, 0, 1, 2, 0, 0, false},
-		{"second empty", 1, 2, 0, 0, 0, 0, false},
-	}
-	for _, tt := range tests {
-		diff, p, ok := twoProportionZTest(tt.x1, tt.n1, tt.x2, tt.n2)
-		if ok != tt.ok || !near(diff, tt.diff, 1e-12) || !near(p, tt.p, 5e-6) {
-			t.Errorf("%s: twoProportionZTest(%d/%d, %d/%d) = %v, %v, %v, want %v, %v, %v",
-				tt.name, tt.x1, tt.n1, tt.x2, tt.n2, diff, p, ok, tt.diff, tt.p, tt.ok)
-		}
-	}
-}
 
 // fakeEvents is an eventSource with fixed events.
 type fakeEvents struct {
@@ -86,6 +23,26 @@ type fakeEvents struct {
 
 func (f fakeEvents) Exposures() []statsigtest.Exposure { return f.exposures }
 func (f fakeEvents) CustomEvents() []statsigtest.Event { return f.events }
+
+// splitEvents returns the events of exposed[i] visitors exposed to the i-th
+// group of labArms, of whom the first converted[i] signed up.
+func splitEvents(exposed, converted []int) fakeEvents {
+	var src fakeEvents
+	id := 0
+	for g, arm := range labArms {
+		for i := 0; i < exposed[g]; i++ {
+			id++
+			u := statsig.User{UserID: fmt.Sprint("v", id), CustomIDs: map[string]string{"stableID": fmt.Sprint("v", id)}}
+			src.exposures = append(src.exposures, statsigtest.Exposure{
+				Kind: statsigtest.ExperimentExposure, Name: experimentName, Group: arm.Group, User: u, Time: 100,
+			})
+			if i < converted[g] {
+				src.events = append(src.events, statsigtest.Event{Name: signupEvent, User: u, Time: 200})
+			}
+		}
+	}
+	return src
+}
 
 func TestComputeResults(t *testing.T) {
 	user := func(id string) statsig.User {
@@ -152,8 +109,22 @@ func TestComputeResults(t *testing.T) {
 	if red.Rate == nil || !near(*red.Rate, 1.0/3, 1e-12) {
 		t.Errorf("Red: rate %v, want 1/3", red.Rate)
 	}
-	if orange.Rate != nil || orange.Low != nil || orange.Diff != nil || orange.PValue != nil {
-		t.Errorf("Orange has no visitor: want no rate, interval or comparison, got %+v", orange)
+	if orange.Rate != nil || orange.Low != nil || orange.Diff != nil || orange.PValue != nil || orange.PValueHolm != nil || orange.Share != nil {
+		t.Errorf("Orange has no visitor: want no rate, share, interval or comparison, got %+v", orange)
+	}
+	// Two comparisons (Orange is empty): Holm doubles the smaller p-value.
+	for _, g := range []groupResult{green, red} {
+		if g.PValueHolm == nil || g.DiffLow == nil || g.DiffHigh == nil || *g.PValueHolm < *g.PValue ||
+			*g.DiffLow > *g.Diff || *g.Diff > *g.DiffHigh {
+			t.Errorf("%s: p %v Holm %v, difference %v in [%v, %v]; want an adjusted p-value and an interval around the difference",
+				g.Group, g.PValue, g.PValueHolm, g.Diff, g.DiffLow, g.DiffHigh)
+		}
+	}
+	if want := 2 * min(*green.PValue, *red.PValue); !near(min(*green.PValueHolm, *red.PValueHolm), want, 1e-15) {
+		t.Errorf("smaller Holm p-value %v, want twice the smaller raw one, %v", min(*green.PValueHolm, *red.PValueHolm), want)
+	}
+	if res.SRMPValue == nil || res.SRMDF != 3 || blue.Share == nil || *blue.Share != 2.0/6 {
+		t.Errorf("SRM p %v on %d df, Blue's share %v: want a p-value on 3 df and a share of 2/6", res.SRMPValue, res.SRMDF, blue.Share)
 	}
 }
 
@@ -183,5 +154,92 @@ func TestBarChart(t *testing.T) {
 	}
 	if newBarChart(results{}) != nil {
 		t.Error("a chart for results that are not live")
+	}
+}
+
+// TestResultsSRM serves /results and /results.json over events whose split
+// does and does not match the experiment's weights: a mismatch (p < 0.001)
+// is announced at the top of the page, above the chart, and in the JSON.
+func TestResultsSRM(t *testing.T) {
+	tests := []struct {
+		name      string
+		exposed   []int
+		p         any // srm_p_value in the JSON: a float64, or nil
+		mismatch  bool
+		pageShows string
+	}{
+		// The p-values are scipy.stats.chisquare's (see TestSRMTest).
+		{"mismatch", []int{300, 250, 250, 200}, 0.00016974243555282632, true, "p &lt; 0.001"},
+		{"borderline is no alarm", []int{120, 80, 100, 100}, 0.04601170568923136, false, "p = 0.046, no sign of a sample ratio mismatch"},
+		{"even", []int{250, 250, 250, 250}, 1.0, false, "p = 1.000, no sign"},
+		{"nobody yet", []int{0, 0, 0, 0}, nil, false, "nobody exposed yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := splitEvents(tt.exposed, []int{10, 10, 10, 10})
+			h, err := newApp(appConfig{Events: src, FlushInterval: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(h)
+			defer ts.Close()
+			c := &http.Client{}
+
+			var raw map[string]any
+			if err := json.Unmarshal([]byte(get(t, c, ts.URL+"/results.json")), &raw); err != nil {
+				t.Fatal(err)
+			}
+			p, present := raw["srm_p_value"]
+			if !present {
+				t.Fatalf("/results.json has no srm_p_value: %v", raw)
+			}
+			if want, ok := tt.p.(float64); ok {
+				if got, isNum := p.(float64); !isNum || !relNear(got, want, 1e-9) {
+					t.Errorf("srm_p_value = %v, want the number %v", p, want)
+				}
+			} else if p != nil {
+				t.Errorf("srm_p_value = %v, want null", p)
+			}
+			if raw["srm_mismatch"] != tt.mismatch {
+				t.Errorf("srm_mismatch = %v, want %v", raw["srm_mismatch"], tt.mismatch)
+			}
+
+			page := get(t, c, ts.URL+"/results")
+			alert, chart := strings.Index(page, `id="srm-alert"`), strings.Index(page, "<svg")
+			if (alert >= 0) != tt.mismatch {
+				t.Errorf("the SRM alert is shown: %v, want %v", alert >= 0, tt.mismatch)
+			}
+			if tt.mismatch && (chart < 0 || alert > chart || !strings.Contains(page, `role="alert"`) ||
+				!strings.Contains(page, "Blue 30.0%, Green 25.0%, Red 25.0%, Orange 20.0% of the visitors, but the experiment assigns 25%, 25%, 25%, 25%")) {
+				t.Errorf("the alert must come before the chart, as an alert, with the shares and weights:\n%s", page)
+			}
+			if !strings.Contains(page, tt.pageShows) {
+				t.Errorf("/results lacks %q:\n%s", tt.pageShows, page)
+			}
+		})
+	}
+}
+
+// TestResultsPageTable checks the table's adjusted p-values and intervals
+// as the page shows them, for the figures of TestComputeResultsReference.
+func TestResultsPageTable(t *testing.T) {
+	h, err := newApp(appConfig{Events: splitEvents([]int{1000, 980, 1030, 990}, []int{120, 150, 125, 90})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	page := html.UnescapeString(get(t, &http.Client{}, ts.URL+"/results"))
+	for _, want := range []string{
+		"<th>vs Blue, pp<br><small>95% interval</small></th>",
+		// Green: 15.3% [13.2, 17.7], +3.3 pp [+0.3, +6.3], Holm p 0.096
+		"<td>Green</td><td class=\"num\">150<br><small>of 980</small></td><td>15.3%<br><small>13.2–17.7%</small></td><td>+3.3 pp<br><small>+0.3 to +6.3</small></td><td class=\"num\">0.096</td>",
+		"<td>Blue</td><td class=\"num\">120<br><small>of 1000</small></td><td>12.0%<br><small>10.1–14.2%</small></td><td>–<br><small>–</small></td><td class=\"num\">–</td>",
+		"chi-square 1.40 on 3 df, p = 0.706, no sign of a sample ratio mismatch",
+		"Holm-adjusted",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/results lacks %s", want)
+		}
 	}
 }

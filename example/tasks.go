@@ -9,12 +9,22 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
-// maxBodyBytes bounds a JSON request body of the task API. A task is a few
-// hundred bytes; anything larger is refused with 413.
-const maxBodyBytes = 64 << 10
+// Bounds of the task store, so that unauthenticated posts cannot grow the
+// process or the /tasks page without limit: at most maxTasks tasks (409 past
+// it), a title of at most maxTitleLen characters and a description of at
+// most maxDescriptionLen (400 past them), and a body of at most
+// maxBodyBytes (413). The worst case is about 0.5 MB of tasks.
+const (
+	maxTasks          = 100
+	maxTitleLen       = 120
+	maxDescriptionLen = 1000
+	maxBodyBytes      = 16 << 10
+)
 
 // Task is one to-do item of the JSON API, in the original app's format.
 type Task struct {
@@ -67,16 +77,20 @@ func (s *taskStore) get(id int) (Task, bool) {
 	return Task{}, false
 }
 
-// add stores a new task and returns it with its id. Ids are never reused,
-// unlike the original app's "last id + 1", which gave a deleted task's id to
-// the next new one.
-func (s *taskStore) add(title, description string) Task {
+// add stores a new task and returns it with its id, or reports false when
+// the store already holds maxTasks. Ids are never reused, unlike the
+// original app's "last id + 1", which gave a deleted task's id to the next
+// new one.
+func (s *taskStore) add(t Task) (Task, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := Task{ID: s.nextID, Title: title, Description: description}
+	if len(s.tasks) >= maxTasks {
+		return Task{}, false
+	}
+	t.ID = s.nextID
 	s.nextID++
 	s.tasks = append(s.tasks, t)
-	return t
+	return t, true
 }
 
 // update applies the fields of p that are set to the task with the id and
@@ -121,28 +135,87 @@ type taskPatch struct {
 	Done        *bool   `json:"done"`
 }
 
+// clean checks the fields of p that are set against the bounds and trims
+// the spaces around the title. A title that is set may not be blank; with
+// create, a title is required. The error is for the client.
+func (p *taskPatch) clean(create bool) error {
+	if p.Title == nil && create {
+		return errors.New(`a task needs a "title"`)
+	}
+	if p.Title != nil {
+		title := strings.TrimSpace(*p.Title)
+		if title == "" {
+			return errors.New(`"title" may not be empty or only spaces`)
+		}
+		if n := utf8.RuneCountInString(title); n > maxTitleLen {
+			return fmt.Errorf(`"title" has %d characters; at most %d are allowed`, n, maxTitleLen)
+		}
+		p.Title = &title
+	}
+	if p.Description != nil {
+		if n := utf8.RuneCountInString(*p.Description); n > maxDescriptionLen {
+			return fmt.Errorf(`"description" has %d characters; at most %d are allowed`, n, maxDescriptionLen)
+		}
+	}
+	return nil
+}
+
 // taskAPI serves the JSON API over a taskStore.
 type taskAPI struct {
 	store *taskStore
 }
 
 // register adds the API's routes to mux. GET /tasks, the HTML page, is
-// served by the app.
+// served by the app. Other methods on the API's paths get a JSON 405 with
+// Allow, and paths below /tasks/ that name no task a JSON 404, rather than
+// the mux's plain-text answers.
 func (a *taskAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /tasks/{id}", a.get)
 	mux.HandleFunc("POST /tasks", a.create)
 	mux.HandleFunc("PUT /tasks/{id}", a.update)
 	mux.HandleFunc("DELETE /tasks/{id}", a.delete)
+	mux.HandleFunc("/tasks", methodNotAllowed("GET, HEAD, POST"))
+	mux.HandleFunc("/tasks/{id}", methodNotAllowed("GET, HEAD, PUT, DELETE"))
+	mux.HandleFunc("/tasks/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, errTaskNotFound)
+	})
+}
+
+// methodNotAllowed returns a handler answering 405 in JSON with the Allow
+// header set to allow.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allow))
+	}
 }
 
 // errTaskNotFound is the original app's 404 message.
 const errTaskNotFound = "Task not found"
 
-// taskID returns the {id} of the request path, or false when it is not a
-// number (the original app's <int:task_id> route: a 404).
+// taskID returns the {id} of the request path, or false when it does not
+// name a task (the original app's <int:task_id> route: a 404).
 func taskID(r *http.Request) (int, bool) {
-	id, err := strconv.Atoi(r.PathValue("id"))
-	return id, err == nil
+	return parseTaskID(r.PathValue("id"))
+}
+
+// parseTaskID parses a task id in its one canonical spelling: a positive
+// decimal number without sign, leading zeros or spaces, so that /tasks/+1
+// and /tasks/01 do not also name task 1 (strconv.Atoi accepts both), and
+// of at most 18 digits, so that it cannot overflow.
+func parseTaskID(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 18 || s[0] == '0' {
+		return 0, false
+	}
+	id := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		id = id*10 + int(c-'0')
+	}
+	return id, true
 }
 
 func (a *taskAPI) get(w http.ResponseWriter, r *http.Request) {
@@ -164,17 +237,21 @@ func (a *taskAPI) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	if p.Title == nil || *p.Title == "" {
-		writeError(w, http.StatusBadRequest, "a task needs a non-empty \"title\"")
+	if err := p.clean(true); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	desc := ""
+	t := Task{Title: *p.Title}
 	if p.Description != nil {
-		desc = *p.Description
+		t.Description = *p.Description
 	}
-	t := a.store.add(*p.Title, desc)
-	if p.Done != nil && *p.Done {
-		t, _ = a.store.update(t.ID, taskPatch{Done: p.Done})
+	if p.Done != nil {
+		t.Done = *p.Done
+	}
+	t, ok := a.store.add(t)
+	if !ok {
+		writeError(w, http.StatusConflict, fmt.Sprintf("the task list is full (%d tasks); delete one first", maxTasks))
+		return
 	}
 	w.Header().Set("Location", "/tasks/"+strconv.Itoa(t.ID))
 	writeJSON(w, http.StatusCreated, map[string]Task{"task": t})
@@ -194,8 +271,8 @@ func (a *taskAPI) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	if p.Title != nil && *p.Title == "" {
-		writeError(w, http.StatusBadRequest, "\"title\" may not be empty")
+	if err := p.clean(false); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	t, ok := a.store.update(id, p)

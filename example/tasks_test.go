@@ -4,9 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestAPIStatusCodes checks the status of every route of the JSON API (and
@@ -65,11 +70,17 @@ func TestAPIStatusCodes(t *testing.T) {
 		{"delete missing", "DELETE", "/tasks/99", "", "", 404, `"error": "Task not found"`},
 		{"delete not a number", "DELETE", "/tasks/x", "", "", 404, `"error": "Task not found"`},
 
-		{"patch not allowed", "PATCH", "/tasks/1", js, `{}`, 405, ""},
-		{"post to a task", "POST", "/tasks/1", js, `{}`, 405, ""},
-		{"delete the list", "DELETE", "/tasks", "", "", 405, ""},
+		{"patch not allowed", "PATCH", "/tasks/1", js, `{}`, 405, `"error": "method PATCH is not allowed here; allowed: GET, HEAD, PUT, DELETE"`},
+		{"post to a task", "POST", "/tasks/1", js, `{}`, 405, `"error"`},
+		{"options on a missing task", "OPTIONS", "/tasks/99", "", "", 405, `"error"`},
+		{"delete the list", "DELETE", "/tasks", "", "", 405, `"error": "method DELETE is not allowed here; allowed: GET, HEAD, POST"`},
+		{"put the list", "PUT", "/tasks", js, `{}`, 405, `"error"`},
+		{"post whoami", "POST", "/whoami", "", "", 405, `"error"`},
+		{"post results json", "POST", "/results.json", "", "", 405, `"error"`},
+		{"below a task", "GET", "/tasks/1/x", "", "", 404, `"error": "Task not found"`},
+		{"no id", "GET", "/tasks/", "", "", 404, `"error": "Task not found"`},
 		{"post results", "POST", "/results", "", "", 405, ""},
-		{"home", "GET", "/", "", "", 200, "Hello"},
+		{"home", "GET", "/", "", "", 200, "The lab's tasks app"},
 		{"unknown path", "GET", "/nope", "", "", 404, ""},
 		{"results json", "GET", "/results.json", "", "", 200, `"experiment": "button_color_v3"`},
 	}
@@ -84,10 +95,19 @@ func TestAPIStatusCodes(t *testing.T) {
 			if !strings.Contains(r.Body, tt.wantBody) {
 				t.Errorf("%s %s: body %s, want it to contain %s", tt.method, tt.path, r.Body, tt.wantBody)
 			}
-			if strings.HasPrefix(tt.path, "/tasks/") || tt.method == "POST" && tt.want != 405 {
-				if ct := r.Header.Get("Content-Type"); r.Status != 405 && ct != "application/json" {
+			// The API and the JSON routes answer JSON, errors included.
+			if strings.HasPrefix(tt.path, "/tasks") && (tt.path != "/tasks" || tt.method != "GET") ||
+				tt.path == "/whoami" || tt.path == "/results.json" {
+				if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 					t.Errorf("Content-Type %q, want application/json", ct)
 				}
+				var v map[string]any
+				if err := json.Unmarshal([]byte(r.Body), &v); err != nil {
+					t.Errorf("the body is not a JSON object: %v: %s", err, r.Body)
+				}
+			}
+			if r.Status == 405 && r.Header.Get("Allow") == "" {
+				t.Error("a 405 without Allow")
 			}
 		})
 	}
@@ -176,7 +196,7 @@ func TestBodyLimit(t *testing.T) {
 	}
 	// Just under the limit is fine.
 	url, _ := startAPI(t)
-	body := `{"title": "` + strings.Repeat("y", maxBodyBytes-100) + `"}`
+	body := `{"title": "y"` + strings.Repeat(" ", maxBodyBytes-20) + `}`
 	if r := do(t, &http.Client{}, "POST", url+"/tasks", "application/json", body); r.Status != 201 {
 		t.Errorf("a body of %d bytes: status %d, want 201", len(body), r.Status)
 	}
@@ -235,4 +255,244 @@ func TestConcurrentAPI(t *testing.T) {
 	if app.Store.nextID != 3+goroutines*rounds {
 		t.Errorf("next id %d, want %d", app.Store.nextID, 3+goroutines*rounds)
 	}
+}
+
+// TestTaskBounds checks each bound of the store: the number of tasks, the
+// length of the title and of the description (in characters, not bytes),
+// and blank titles, for both POST and PUT. A refused request leaves the
+// store as it was.
+func TestTaskBounds(t *testing.T) {
+	const js = "application/json"
+	body := func(fields map[string]any) string {
+		b, err := json.Marshal(fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name, method, path string
+		fields             map[string]any
+		want               int
+		wantErr            string
+	}{
+		{"longest title", "POST", "/tasks", map[string]any{"title": strings.Repeat("a", maxTitleLen)}, 201, ""},
+		{"longest title in two-byte characters", "POST", "/tasks", map[string]any{"title": strings.Repeat("é", maxTitleLen)}, 201, ""},
+		{"title one too long", "POST", "/tasks", map[string]any{"title": strings.Repeat("a", maxTitleLen+1)}, 400, `"title" has 121 characters; at most 120 are allowed`},
+		{"title too long in emoji", "POST", "/tasks", map[string]any{"title": strings.Repeat("🙂", maxTitleLen+1)}, 400, "121 characters"},
+		{"long title with spaces around fits", "POST", "/tasks", map[string]any{"title": "  " + strings.Repeat("a", maxTitleLen) + "\n"}, 201, ""},
+		{"longest description", "POST", "/tasks", map[string]any{"title": "x", "description": strings.Repeat("d", maxDescriptionLen)}, 201, ""},
+		{"description one too long", "POST", "/tasks", map[string]any{"title": "x", "description": strings.Repeat("d", maxDescriptionLen+1)}, 400, `"description" has 1001 characters`},
+		{"space title", "POST", "/tasks", map[string]any{"title": " "}, 400, "only spaces"},
+		{"whitespace title", "POST", "/tasks", map[string]any{"title": " \t\r\n "}, 400, "only spaces"},
+		{"ideographic space title", "POST", "/tasks", map[string]any{"title": "\u3000\u00a0"}, 400, "only spaces"},
+		{"update title one too long", "PUT", "/tasks/1", map[string]any{"title": strings.Repeat("a", maxTitleLen+1)}, 400, "121 characters"},
+		{"update whitespace title", "PUT", "/tasks/1", map[string]any{"title": "\t"}, 400, "only spaces"},
+		{"update description too long", "PUT", "/tasks/1", map[string]any{"description": strings.Repeat("d", maxDescriptionLen+1)}, 400, "1001 characters"},
+		{"update longest title", "PUT", "/tasks/1", map[string]any{"title": strings.Repeat("a", maxTitleLen)}, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url, store := startAPI(t)
+			before := store.list()
+			r := do(t, &http.Client{}, tt.method, url+tt.path, js, body(tt.fields))
+			if r.Status != tt.want {
+				t.Fatalf("status %d, want %d: %.300s", r.Status, tt.want, r.Body)
+			}
+			if tt.want >= 400 {
+				var e struct{ Error string }
+				if err := json.Unmarshal([]byte(r.Body), &e); err != nil || !strings.Contains(e.Error, tt.wantErr) {
+					t.Errorf("error %q (%v), want it to contain %q", e.Error, err, tt.wantErr)
+				}
+				if after := store.list(); !reflect.DeepEqual(after, before) {
+					t.Errorf("a refused request changed the store: %+v", after)
+				}
+				return
+			}
+			var b struct{ Task Task }
+			if err := json.Unmarshal([]byte(r.Body), &b); err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.TrimSpace(tt.fields["title"].(string)); b.Task.Title != want {
+				t.Errorf("stored title %q, want %q (trimmed)", b.Task.Title, want)
+			}
+		})
+	}
+
+	t.Run("number of tasks", func(t *testing.T) {
+		url, store := startAPI(t)
+		c := &http.Client{}
+		for i := len(store.list()); i < maxTasks; i++ {
+			if r := do(t, c, "POST", url+"/tasks", js, fmt.Sprintf(`{"title": "t%d"}`, i)); r.Status != 201 {
+				t.Fatalf("task %d of %d: status %d: %s", i+1, maxTasks, r.Status, r.Body)
+			}
+		}
+		r := do(t, c, "POST", url+"/tasks", js, `{"title": "one too many"}`)
+		if r.Status != http.StatusConflict || !strings.Contains(r.Body, `"error": "the task list is full (100 tasks); delete one first"`) {
+			t.Fatalf("task %d: status %d %s, want 409 with a JSON error", maxTasks+1, r.Status, r.Body)
+		}
+		if n := len(store.list()); n != maxTasks {
+			t.Fatalf("the store holds %d tasks, want %d", n, maxTasks)
+		}
+		// Updates still work on a full store, and deleting makes room.
+		if r := do(t, c, "PUT", url+"/tasks/1", js, `{"done": true}`); r.Status != 200 {
+			t.Errorf("update on a full store: %d %s", r.Status, r.Body)
+		}
+		if r := do(t, c, "DELETE", url+"/tasks/1", "", ""); r.Status != 200 {
+			t.Fatalf("delete: %d %s", r.Status, r.Body)
+		}
+		if r := do(t, c, "POST", url+"/tasks", js, `{"title": "room again"}`); r.Status != 201 {
+			t.Errorf("after a delete: status %d %s, want 201", r.Status, r.Body)
+		}
+		if r := do(t, c, "POST", url+"/tasks", js, `{"title": "full again"}`); r.Status != http.StatusConflict {
+			t.Errorf("full again: status %d, want 409", r.Status)
+		}
+		// The page of a full store lists them all.
+		page := get(t, newBrowser(t), url+"/tasks")
+		if n := strings.Count(page, "<tr><td>"); n != maxTasks/2 {
+			t.Errorf("/tasks shows %d rows, want %d (one half of %d)", n, maxTasks/2, maxTasks)
+		}
+	})
+}
+
+// TestTaskIDCanonical checks that a task is named by one spelling of its
+// id only: signs, leading zeros, spaces and other digits name no task.
+func TestTaskIDCanonical(t *testing.T) {
+	url, store := startAPI(t)
+	c := &http.Client{}
+	for _, id := range []string{"+1", "01", "001", "1.0", "1e0", "0x1", "%201", "1%20", "%2B1", "١", "１", "-0", "0", "1_0", "99999999999999999999"} {
+		for _, m := range []string{"GET", "PUT", "DELETE"} {
+			r := do(t, c, m, url+"/tasks/"+id, "application/json", `{"done": true}`)
+			if r.Status != http.StatusNotFound || !strings.Contains(r.Body, `"error": "Task not found"`) {
+				t.Errorf("%s /tasks/%s: status %d %s, want a JSON 404", m, id, r.Status, r.Body)
+			}
+		}
+	}
+	if got := store.list(); got[0].Done || len(got) != 2 {
+		t.Errorf("task 1 was changed or deleted through another spelling: %+v", got)
+	}
+	for _, id := range []string{"1", "%31"} { // %31 is "1", percent-encoded
+		if r := do(t, c, "GET", url+"/tasks/"+id, "", ""); r.Status != 200 || !strings.Contains(r.Body, `"id": 1,`) {
+			t.Errorf("GET /tasks/%s: %d %s, want task 1", id, r.Status, r.Body)
+		}
+	}
+}
+
+func TestParseTaskID(t *testing.T) {
+	tests := []struct {
+		in   string
+		id   int
+		want bool
+	}{
+		{"1", 1, true},
+		{"42", 42, true},
+		{"999999999999999999", 999999999999999999, true},
+		{"1000000000000000000", 0, false}, // 19 digits
+		{"", 0, false},
+		{"0", 0, false},
+		{"01", 0, false},
+		{"+1", 0, false},
+		{"-1", 0, false},
+		{" 1", 0, false},
+		{"1 ", 0, false},
+		{"1a", 0, false},
+		{"١", 0, false},
+	}
+	for _, tt := range tests {
+		if id, ok := parseTaskID(tt.in); id != tt.id || ok != tt.want {
+			t.Errorf("parseTaskID(%q) = %d, %v, want %d, %v", tt.in, id, ok, tt.id, tt.want)
+		}
+	}
+}
+
+// FuzzParseTaskID checks that an accepted id has exactly one spelling: the
+// one strconv.Itoa gives back.
+func FuzzParseTaskID(f *testing.F) {
+	for _, s := range []string{"1", "01", "+1", "-1", "0", "999999999999999999", "1000000000000000000", "1e3", " 7", "١"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, ok := parseTaskID(s)
+		if !ok {
+			if id != 0 {
+				t.Errorf("parseTaskID(%q) = %d, false; want 0 when refused", s, id)
+			}
+			return
+		}
+		if id <= 0 || strconv.Itoa(id) != s {
+			t.Errorf("parseTaskID(%q) = %d, true; want a positive id spelled %q", s, id, strconv.Itoa(id))
+		}
+	})
+}
+
+// FuzzTaskAPI sends arbitrary bodies, content types and ids to the task
+// API. It never panics or answers 5xx, answers JSON, and the store keeps
+// its bounds: at most maxTasks tasks, each with a non-blank title of at
+// most maxTitleLen characters and a description of at most
+// maxDescriptionLen.
+func FuzzTaskAPI(f *testing.F) {
+	f.Add("POST", "", "application/json", `{"title": "Read", "description": "a book", "done": true}`)
+	f.Add("PUT", "1", "application/json", `{"title": "  "}`)
+	f.Add("PUT", "2", "application/json; charset=utf-8", `{"done": "yes"}`)
+	f.Add("POST", "", "application/json", `{"title": "a"} {"title": "b"}`)
+	f.Add("DELETE", "01", "", ``)
+	f.Add("GET", "+1", "", ``)
+	f.Add("PATCH", "1", "application/json", `{}`)
+	f.Add("POST", "", "text/plain", `{"title": "x"}`)
+	f.Add("POST", "", "application/json", `{"title": "\u0000\ud800"}`)
+	store := newTaskStore()
+	h, err := newApp(appConfig{Store: store})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method, id, contentType, body string) {
+		if !validMethod(method) {
+			return
+		}
+		path := "/tasks"
+		if id != "" {
+			path += "/" + url.PathEscape(id)
+		}
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s %q: status %d: %s", method, path, body, rec.Code, rec.Body)
+		}
+		// Dot segments (/tasks/..) get the mux's redirect to the clean path;
+		// everything else answers JSON.
+		if rec.Code/100 != 3 && (method != "GET" && method != "HEAD" || id != "") {
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
+			}
+		}
+		tasks := store.list()
+		if len(tasks) > maxTasks {
+			t.Fatalf("the store holds %d tasks, over %d", len(tasks), maxTasks)
+		}
+		for _, task := range tasks {
+			if strings.TrimSpace(task.Title) == "" || utf8.RuneCountInString(task.Title) > maxTitleLen ||
+				utf8.RuneCountInString(task.Description) > maxDescriptionLen {
+				t.Fatalf("a stored task breaks the bounds: %+v", task)
+			}
+		}
+	})
+}
+
+// validMethod reports whether m is a token, as net/http requires of a
+// method.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range m {
+		if c > '~' || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return true
 }
