@@ -44,7 +44,7 @@ type scope struct {
 	persisted  statsig.UserPersistedValues
 
 	mu     sync.Mutex
-	inline [2]memoEntry // the first evaluations, without an allocation
+	inline [1]memoEntry // the first evaluation, without an allocation
 	used   int
 	more   []*memoEntry
 }
@@ -63,24 +63,27 @@ func (k memoKind) String() string { return kindNames[k] }
 // exposed records whether the request has dealt with its exposure.
 type memoEntry struct {
 	kind    memoKind
-	name    string
-	once    sync.Once
-	exposed atomic.Bool
 	known   bool
-
-	config statsig.DynamicConfig
-	gate   bool
-	layer  statsig.Layer
-
+	gate    bool
+	exposed atomic.Bool
+	once    sync.Once
+	name    string
+	config  statsig.DynamicConfig
 	// The SDK keeps a pointer to the options of an evaluation: in the
 	// entry, they cost no allocation of their own.
-	expOpts   statsig.GetExperimentOptions
-	layerOpts statsig.GetLayerOptions
+	opts  statsig.GetExperimentOptions
+	layer *layerEntry // layers only
+}
 
-	paramMu  sync.Mutex
-	params   map[string]bool // layer parameters whose exposure was dealt with
-	sdkLog   *func(statsig.Layer, string)
-	layerLog func(statsig.Layer, string)
+// layerEntry is the part of a memo entry only layers need.
+type layerEntry struct {
+	layer  statsig.Layer
+	opts   statsig.GetLayerOptions
+	sdkLog *func(statsig.Layer, string) // the SDK's exposure logger of this evaluation
+	ourLog func(statsig.Layer, string)  // what the returned Layer calls instead
+
+	mu     sync.Mutex
+	params map[string]bool // parameters whose exposure was dealt with
 }
 
 // Value returns the scope for scopeKey{} and otherwise asks the parent.
@@ -389,8 +392,8 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 		if expose {
 			logNow, k, prev, found = s.plan(e, u, "")
 		}
-		e.expOpts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}
-		e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.expOpts)
+		e.opts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}
+		e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.opts)
 		e.known = s.learn(e, e.config.EvaluationDetails)
 		if !expose || !e.known {
 			if logNow { // a known name that has gone: the SDK logged it
@@ -454,43 +457,46 @@ func (s *scope) getLayer(ctx context.Context, name string) (statsig.Layer, bool)
 	e := s.entry(kindLayer, name)
 	e.once.Do(func() {
 		u := s.getUser(ctx)
+		l := &layerEntry{}
+		l.opts = statsig.GetLayerOptions{PersistedValues: s.stickyValues(u)}
 		// The SDK's Layer logs an exposure per parameter read, from this
-		// very evaluation; wrap it to log each parameter once.
-		e.layerOpts = statsig.GetLayerOptions{PersistedValues: s.stickyValues(u)}
-		e.layer = s.sdk.GetLayerWithOptions(*u, name, &e.layerOpts)
+		// very evaluation; it is wrapped to log each parameter once.
+		l.layer = s.sdk.GetLayerWithOptions(*u, name, &l.opts)
 		// The SDK's Layer carries no evaluation details: a layer it does
 		// not know (or cannot evaluate yet) has no rule and no values.
-		e.known = e.layer.RuleID != "" || len(e.layer.Value) > 0
-		e.sdkLog = e.layer.LogExposure
-		e.layerLog = func(l statsig.Layer, param string) { s.layerParam(e, l, param) }
-		e.layer.LogExposure = &e.layerLog
+		e.known = l.layer.RuleID != "" || len(l.layer.Value) > 0
+		l.sdkLog = l.layer.LogExposure
+		l.ourLog = func(v statsig.Layer, param string) { s.layerParam(e, v, param) }
+		l.layer.LogExposure = &l.ourLog
+		e.layer = l
 	})
-	return e.layer, e.known
+	return e.layer.layer, e.known
 }
 
-func (s *scope) layerParam(e *memoEntry, l statsig.Layer, param string) {
-	if s.silent || !e.known || e.sdkLog == nil {
+func (s *scope) layerParam(e *memoEntry, v statsig.Layer, param string) {
+	l := e.layer
+	if s.silent || !e.known || l.sdkLog == nil {
 		return
 	}
-	e.paramMu.Lock()
-	first := !e.params[param]
+	l.mu.Lock()
+	first := !l.params[param]
 	if first {
-		if e.params == nil {
-			e.params = make(map[string]bool)
+		if l.params == nil {
+			l.params = make(map[string]bool)
 		}
-		e.params[param] = true
+		l.params[param] = true
 	}
-	e.paramMu.Unlock()
+	l.mu.Unlock()
 	if !first {
 		return
 	}
 	if s.m != nil {
 		u := &s.user // built before the layer was evaluated
-		if !s.shouldLog(s.key(u, kindLayer, e.name, param), s.outcome(e.layer.RuleID, e.layer.AllocatedExperimentName, e.layer.GroupName)) {
+		if !s.shouldLog(s.key(u, kindLayer, e.name, param), s.outcome(l.layer.RuleID, l.layer.AllocatedExperimentName, l.layer.GroupName)) {
 			return
 		}
 	}
-	(*e.sdkLog)(l, param)
+	(*l.sdkLog)(v, param)
 }
 
 func (s *scope) learn(e *memoEntry, d *statsig.EvaluationDetails) bool {
