@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/labkit/statsigmw/internal/leakcheck"
-	"github.com/redis/go-redis/v9"
 	"github.com/labkit/statsigmw/redisstore"
 	"github.com/labkit/statsigmw/statsigtest"
+	"github.com/redis/go-redis/v9"
 	statsig "github.com/statsig-io/go-sdk"
 )
 
