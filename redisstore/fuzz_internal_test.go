@@ -53,16 +53,13 @@ func FuzzDecodeSticky(f *testing.F) {
 	f.Add("", `{"rule_id":"r","json_value":[1]}`)
 	f.Add("exp", `{"rule_id":"r","time":"1"}`)
 	f.Fuzz(func(t *testing.T, field, raw string) {
-		values, corrupt := decodeSticky([]interface{}{field, raw})
+		values, corrupt := decodeSticky(map[string]string{field: raw})
 		if len(values)+corrupt != 1 {
 			t.Fatalf("decoded %d values and %d corrupt from one field", len(values), corrupt)
 		}
 		if v, ok := values[field]; ok && v.RuleID == "" {
 			t.Fatalf("kept a value without a rule id from %q", raw)
 		}
-		decodeSticky([]interface{}{field})         // odd length
-		decodeSticky([]interface{}{[]byte(field)}) // wrong types
-		decodeSticky(raw)                          // not a list
 	})
 }
 
