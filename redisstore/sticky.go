@@ -49,7 +49,8 @@ func (p *stickyStorage) Load(key string) (statsig.UserPersistedValues, bool) {
 		}
 		fields = all.Val()
 		if len(fields) > 0 && pttl.Val() < s.opts.TTL-s.opts.TTL/16 {
-			return s.rdb.PExpire(ctx, rkey, s.opts.TTL).Err()
+			// Best effort: the values read are good either way.
+			s.rdb.PExpire(ctx, rkey, s.opts.TTL)
 		}
 		return nil
 	}) {

@@ -48,8 +48,10 @@ type Options struct {
 	// Timeout bounds each Redis call of the persistent storage, which runs
 	// inside the request that evaluates an experiment: when Redis is slow
 	// or down, the call gives up after Timeout and the SDK serves the live
-	// assignment. It also bounds how long the data adapter's Set holds the
-	// SDK's config lock (see [Store.DataAdapter]). Default 50ms.
+	// assignment. A dead Redis costs Timeout too, not a quick refusal:
+	// go-redis retries refused connections. It also bounds how long the
+	// data adapter's Set holds the SDK's config lock (see
+	// [Store.DataAdapter]). Default 50ms.
 	Timeout time.Duration
 
 	// ConfigTimeout bounds each Redis call of the data adapter, which moves
@@ -74,10 +76,10 @@ type Options struct {
 	// return less often needs a longer TTL.
 	TTL time.Duration
 
-	// MaxKeyBytes bounds the unit part of Redis keys: a persistent-storage
-	// key (the SDK's "unitID:idType") longer than this is stored under its
-	// SHA-256, so a hostile or huge id cannot make huge keys. Default 128,
-	// which keeps e-mail-sized ids readable in Redis.
+	// MaxKeyBytes bounds the persistent-storage keys: an SDK key
+	// ("unitID:idType") longer than this is stored under its SHA-256, so a
+	// hostile or huge id cannot make huge Redis keys. Default 128, which
+	// keeps e-mail-sized ids readable in Redis.
 	MaxKeyBytes int
 
 	// Logger receives failures to reach Redis and undecodable values.
@@ -227,8 +229,9 @@ func (s *Store) DataAdapter() statsig.IDataAdapter { return s.config }
 // Each key is one Redis hash, Prefix+"sticky:"+key (or
 // Prefix+"sticky#"+hex(SHA-256(key)) for a key longer than MaxKeyBytes),
 // whose fields are config names and whose values are the SDK's JSON of
-// [statsig.StickyValues], the form every Statsig SDK reads. A Save sets the
-// hash's expiry to TTL.
+// [statsig.StickyValues] (the schema Statsig's SDKs share). A Save sets the
+// hash's expiry to TTL, and a Load extends it to TTL when less than 15/16
+// of it remains.
 //
 // Every call is bounded by Timeout and fails open: Load reports nothing
 // found, Save and Delete do nothing; the failure is logged and counted in
