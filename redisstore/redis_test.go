@@ -69,6 +69,7 @@ func launchRedis(bin, dir string) (*redisServer, error) {
 		return nil, err
 	}
 	cmd.Stderr = cmd.Stdout
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
