@@ -1,0 +1,8 @@
+//go:build !linux
+
+package redisstore_test
+
+import "os/exec"
+
+// dieWithParent does nothing where the kernel offers no parent-death signal.
+func dieWithParent(*exec.Cmd) {}
