@@ -10,7 +10,7 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
-	"github.com/labkit/statsigmw/statsigtest"
+	"github.com/labkit/statsigmw/statsigclient"
 )
 
 // discardWriter is a ResponseWriter whose header map is reused, so that the
@@ -40,20 +40,7 @@ func baseline(next http.Handler) http.Handler {
 // batches go nowhere, so that the benchmarks measure evaluation and not a
 // loopback HTTP server decoding batches on the same two cores. Tests, which
 // assert on events, use statsigtest instead.
-func benchClient(b *testing.B) *statsig.Client {
-	b.Helper()
-	c, details := statsig.NewClientWithDetails("secret-bench", &statsig.Options{
-		LocalMode:        true,
-		BootstrapValues:  string(testConfig().MustJSON()),
-		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
-		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
-	})
-	b.Cleanup(c.Shutdown)
-	if !details.Success {
-		b.Fatal("client did not initialise")
-	}
-	return c
-}
+func benchClient(b *testing.B) *statsigclient.Client { return localClientOf(b, testConfig()) }
 
 func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
 	b.Helper()
@@ -112,7 +99,7 @@ func BenchmarkExperiment(b *testing.B) {
 	b.Run("sdk-GetExperiment", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			client.GetExperiment(user, "exp")
+			client.SDK().GetExperiment(user, "exp")
 		}
 	})
 	b.Run("request-first-read", func(b *testing.B) {
@@ -132,7 +119,7 @@ func BenchmarkExperiment(b *testing.B) {
 	b.Run("sdk-LogEvent", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			client.LogEvent(statsig.Event{EventName: "visited_signup", User: user})
+			client.SDK().LogEvent(statsig.Event{EventName: "visited_signup", User: user})
 		}
 	})
 	b.Run("LogEvent", func(b *testing.B) {
@@ -186,7 +173,7 @@ func BenchmarkPage(b *testing.B) {
 		}
 		vid := c.Value[:36]
 		user := statsig.User{UserID: vid, CustomIDs: map[string]string{"stableID": vid}}
-		exp := client.GetExperiment(user, "exp")
+		exp := client.SDK().GetExperiment(user, "exp")
 		page(exp.GetString("color", "blue"), w)
 	})
 	reads := func(n int) http.Handler {
@@ -217,7 +204,7 @@ func BenchmarkPage(b *testing.B) {
 // benchmark measures, so a regression fails the suite and not just a
 // number in a report.
 func TestMemoisedReadAllocs(t *testing.T) {
-	client := statsigtest.Start(t, testConfig()).Client(t)
+	client := startBackend(t, testConfig()).NewClient(t)
 	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "u"})
 	statsigmw.Experiment(ctx, "exp")
 	if n := testing.AllocsPerRun(100, func() { statsigmw.Experiment(ctx, "exp") }); n != 0 {

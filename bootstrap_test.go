@@ -20,11 +20,11 @@ import (
 // bootstrapConfig is the backend of the Bootstrap tests: a four-group
 // experiment on stableID.
 func bootstrapConfig() statsigtest.Config {
-	exp := statsigtest.Experiment{Name: "bs_exp", Unit: statsigtest.StableID}
+	exp := statsigtest.ExperimentSpec{Name: "bs_exp", Unit: statsigtest.UnitStableID}
 	for _, g := range []string{"Blue", "Green", "Red", "Orange"} {
 		exp.Groups = append(exp.Groups, statsigtest.Group{Name: g, Weight: 25, Params: map[string]any{"color": g}})
 	}
-	return statsigtest.Config{Experiments: []statsigtest.Experiment{exp}}
+	return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{exp}}
 }
 
 // bootstrapDoc is a bootstrap document, with the members the tests check.
@@ -95,11 +95,8 @@ func djb2(s string) string {
 
 func TestBootstrapDocument(t *testing.T) {
 	t.Parallel()
-	srv := statsigtest.Start(t, bootstrapConfig())
-	client, details := srv.NewClient(nil)
-	if !details.Success {
-		t.Fatal(details.Error)
-	}
+	srv := startBackend(t, bootstrapConfig())
+	client := srv.NewClient(t)
 	m, err := statsigmw.New(client, statsigmw.Config{
 		UnsafeSendIP: true, // the document must leave the IP out even so
 		ExtendUser: func(r *http.Request, u *statsig.User) {
@@ -164,7 +161,7 @@ func TestBootstrapDocument(t *testing.T) {
 	}
 
 	// Bootstrap logs nothing; the read on the second page logs one exposure.
-	srv.FlushAndShutdown(client)
+	srv.Flush(t, client)
 	if xs := srv.Exposures(); len(xs) != 1 {
 		t.Errorf("%d exposures, want 1 (from the read, none from Bootstrap): %+v", len(xs), xs)
 	}
@@ -185,13 +182,7 @@ func TestBootstrapErrors(t *testing.T) {
 // locale) and a hook may set to Bootstrap: the document stays valid, its two
 // users identical, with no IP and no private attribute.
 func FuzzBootstrapUser(f *testing.F) {
-	client := statsig.NewClientWithOptions(statsigtest.Key, &statsig.Options{
-		LocalMode:        true,
-		BootstrapValues:  string(bootstrapConfig().MustJSON()),
-		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
-		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
-	})
-	f.Cleanup(client.Shutdown)
+	client := localClientOf(f, bootstrapConfig())
 	f.Add("member-1", "Mozilla/5.0", "en-US", "pro")
 	f.Add("", `"\u2028</script>`, "\xff", "\x00")
 	f.Fuzz(func(t *testing.T, uid, ua, locale, custom string) {
@@ -220,13 +211,7 @@ func FuzzBootstrapUser(f *testing.F) {
 // BenchmarkBootstrap compares Bootstrap with the SDK call and encoding it
 // wraps, for one fixed user.
 func BenchmarkBootstrap(b *testing.B) {
-	client := statsig.NewClientWithOptions(statsigtest.Key, &statsig.Options{
-		LocalMode:        true,
-		BootstrapValues:  string(bootstrapConfig().MustJSON()),
-		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
-		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
-	})
-	b.Cleanup(client.Shutdown)
+	client := localClientOf(b, bootstrapConfig())
 	user := statsig.User{UserID: "member-1", UserAgent: "Mozilla/5.0", Locale: "en-US",
 		CustomIDs: map[string]string{"stableID": "7f0c6e8e-3b8a-4c1e-9d57-2f1a3b4c5d6e"},
 		Custom:    map[string]any{"id_source": "cookie"}}
@@ -234,7 +219,7 @@ func BenchmarkBootstrap(b *testing.B) {
 	b.Run("sdk", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			resp := client.GetClientInitializeResponseWithOptions(user, &statsig.GCIROptions{HashAlgorithm: "djb2"})
+			resp := client.SDK().GetClientInitializeResponseWithOptions(user, &statsig.GCIROptions{HashAlgorithm: "djb2"})
 			if _, err := json.Marshal(resp); err != nil {
 				b.Fatal(err)
 			}

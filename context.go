@@ -12,6 +12,7 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw/internal/exposure"
+	"github.com/labkit/statsigmw/statsigclient"
 )
 
 type scopeKey struct{}
@@ -104,14 +105,15 @@ func scopeFrom(ctx context.Context) *scope {
 
 // NewContext returns a copy of ctx that carries a request scope for user,
 // evaluated with client, without the middleware: for handler tests and for
-// work outside HTTP (jobs, queues). The user is copied. Exposures are logged
+// work outside HTTP (jobs, queues). The user is copied. A nil client gives a
+// scope whose accessors return defaults. Exposures are logged
 // once per scope; there is no de-duplication across scopes.
 //
 // As in the middleware, the user always has both ids, so that experiments on
 // either unit never bucket everyone together: an empty
 // CustomIDs["stableID"] is set to UserID, an empty UserID to the stableID,
 // and a user with neither gets a random id for this scope alone.
-func NewContext(ctx context.Context, client *statsig.Client, user statsig.User) context.Context {
+func NewContext(ctx context.Context, client *statsigclient.Client, user statsig.User) context.Context {
 	u := cloneUser(user)
 	stable := u.CustomIDs["stableID"]
 	switch {
@@ -127,7 +129,10 @@ func NewContext(ctx context.Context, client *statsig.Client, user statsig.User) 
 		u.CustomIDs = make(map[string]string, 1)
 	}
 	u.CustomIDs["stableID"] = stable
-	s := &scope{Context: ctx, sdk: client, id: stable, source: sourceContext}
+	s := &scope{Context: ctx, id: stable, source: sourceContext}
+	if client != nil {
+		s.sdk = client.SDK()
+	}
 	s.userOnce.Do(func() { s.user = u })
 	return s
 }

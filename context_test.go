@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -40,8 +42,8 @@ func TestExposureOncePerRequest(t *testing.T) {
 
 func TestPeekThenRead(t *testing.T) {
 	t.Parallel()
-	backend := statsigtest.Start(t, testConfig())
-	client := backend.Client(t)
+	backend := startBackend(t, testConfig())
+	client := backend.NewClient(t)
 	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "u1", CustomIDs: map[string]string{"stableID": "s1"}})
 	peeked, ok := statsigmw.PeekExperiment(ctx, "exp")
 	if !ok || peeked.GroupName == "" {
@@ -52,7 +54,7 @@ func TestPeekThenRead(t *testing.T) {
 			t.Errorf("Experiment group %q after peeking %q", got.GroupName, peeked.GroupName)
 		}
 	}
-	backend.FlushAndShutdown(client)
+	backend.Flush(t, client)
 	xs := backend.Exposures()
 	if len(xs) != 1 || xs[0].Kind != statsigtest.ExperimentExposure || xs[0].Group != peeked.GroupName {
 		t.Errorf("exposures %+v, want exactly one experiment exposure (peeks log none)", xs)
@@ -136,8 +138,8 @@ func TestWithoutMiddleware(t *testing.T) {
 
 func TestLogEventValidation(t *testing.T) {
 	t.Parallel()
-	backend := statsigtest.Start(t, statsigtest.Config{})
-	client := backend.Client(t)
+	backend := startBackend(t, statsigtest.Config{})
+	client := backend.NewClient(t)
 	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "u"})
 	bigMeta := map[string]string{}
 	for i := 0; i < 51; i++ {
@@ -167,8 +169,8 @@ func TestLogEventValidation(t *testing.T) {
 	if err := statsigmw.LogEvent(ctx, "ok", statsigmw.WithValue("9.5"), statsigmw.EventOption{}); err != nil {
 		t.Fatalf("valid event: %v", err)
 	}
-	backend.FlushAndShutdown(client)
-	evs := backend.CustomEvents()
+	backend.Flush(t, client)
+	evs := backend.Events()
 	if len(evs) != 1 || evs[0].Name != "ok" || evs[0].Value != "9.5" {
 		t.Errorf("events %+v, want only the valid one with value 9.5", evs)
 	}
@@ -176,8 +178,8 @@ func TestLogEventValidation(t *testing.T) {
 
 func TestNewContext(t *testing.T) {
 	t.Parallel()
-	backend := statsigtest.Start(t, testConfig())
-	client := backend.Client(t)
+	backend := startBackend(t, testConfig())
+	client := backend.NewClient(t)
 	user := statsig.User{UserID: "user-7", CustomIDs: map[string]string{"stableID": "visitor-7"}}
 	ctx := statsigmw.NewContext(context.Background(), client, user)
 	user.CustomIDs["stableID"] = "changed after the call" // NewContext copied it
@@ -191,8 +193,8 @@ func TestNewContext(t *testing.T) {
 	if u, _ := statsigmw.User(ctx); u.CustomIDs["stableID"] != "visitor-7" || u.UserID != "user-7" {
 		t.Errorf("User = %+v", u)
 	}
-	backend.FlushAndShutdown(client)
-	xs, evs := backend.Exposures(), backend.CustomEvents()
+	backend.Flush(t, client)
+	xs, evs := backend.Exposures(), backend.Events()
 	if len(xs) != 1 || len(evs) != 1 || xs[0].User.CustomIDs["stableID"] != "visitor-7" || evs[0].User.UserID != "user-7" {
 		t.Errorf("exposures %+v events %+v, want one each for user-7/visitor-7", xs, evs)
 	}
@@ -217,11 +219,16 @@ func TestNilClient(t *testing.T) {
 
 func TestUninitialisedClientFailsOpen(t *testing.T) {
 	t.Parallel()
-	backend := statsigtest.Start(t, testConfig())
-	backend.SetFault(statsigtest.ConfigSpecs, statsigtest.Fault{Status: http.StatusServiceUnavailable})
-	client, details := backend.NewClient(nil)
-	t.Cleanup(client.Shutdown)
-	if details.Success {
+	backend := startBackend(t, testConfig())
+	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{Status: http.StatusServiceUnavailable})
+	cc := backend.ClientConfig()
+	cc.InitTimeout = 500 * time.Millisecond
+	client, err := statsigclient.New(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Shutdown(context.Background()) })
+	if client.Initialized() {
 		t.Fatal("client initialised against a failing backend")
 	}
 	mw, err := statsigmw.New(client, statsigmw.Config{})
@@ -238,8 +245,8 @@ func TestUninitialisedClientFailsOpen(t *testing.T) {
 
 func TestNewContextFillsIDs(t *testing.T) {
 	t.Parallel()
-	backend := statsigtest.Start(t, testConfig())
-	client := backend.Client(t)
+	backend := startBackend(t, testConfig())
+	client := backend.NewClient(t)
 	groups := map[string]int{}
 	for i := 0; i < 40; i++ {
 		// Only a UserID: the stableID experiment must still split users.

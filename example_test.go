@@ -13,6 +13,7 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -20,7 +21,7 @@ import (
 // attributed to the same visitor, whose id the middleware keeps in a cookie.
 func Example() {
 	// An in-process backend stands in for Statsig.
-	backend := statsigtest.NewServer(statsigtest.Config{Experiments: []statsigtest.Experiment{{
+	backend := statsigtest.NewServer(statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{{
 		Name: "button_color_v3",
 		Groups: []statsigtest.Group{
 			{Name: "Blue", Weight: 50, Params: map[string]any{"Button Color": "blue"}},
@@ -28,7 +29,10 @@ func Example() {
 		},
 	}}})
 	defer backend.Close()
-	client, _ := backend.NewClient(nil)
+	client, err := statsigclient.New(backend.ClientConfig())
+	if err != nil {
+		panic(err)
+	}
 
 	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
@@ -55,8 +59,11 @@ func Example() {
 	resp, _ = browser.Get(srv.URL + "/signup")
 	resp.Body.Close()
 
-	backend.FlushAndShutdown(client)
-	exposure, event := backend.Exposures()[0], backend.CustomEvents()[0]
+	// Shutdown delivers every event the client buffered.
+	if err := client.Shutdown(context.Background()); err != nil {
+		panic(err)
+	}
+	exposure, event := backend.Exposures()[0], backend.Events()[0]
 	fmt.Println("colour shown matches the group:", strings.EqualFold(string(color), exposure.Group))
 	fmt.Println("conversion:", event.Name)
 	fmt.Println("same visitor:", event.User.CustomIDs["stableID"] == exposure.User.CustomIDs["stableID"])
@@ -69,10 +76,13 @@ func Example() {
 // Handler tests can skip the middleware and give a handler a user of their
 // choice with NewContext.
 func ExampleNewContext() {
-	backend := statsigtest.NewServer(statsigtest.Config{Gates: []statsigtest.Gate{{Name: "new_checkout", PassPercentage: 100}}})
+	backend := statsigtest.NewServer(statsigtest.Config{Gates: []statsigtest.GateSpec{{Name: "new_checkout", PassPercentage: 100}}})
 	defer backend.Close()
-	client, _ := backend.NewClient(nil)
-	defer client.Shutdown()
+	client, err := statsigclient.New(backend.ClientConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer client.Shutdown(context.Background())
 
 	ctx := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "user-1"})
 	fmt.Println(statsigmw.Gate(ctx, "new_checkout"))
@@ -94,8 +104,11 @@ func ExampleLogEvent_withoutMiddleware() {
 // Behind a load balancer, trust its network so that the client IP comes from
 // X-Forwarded-For; identify visitors by keyed IP hash instead of a cookie.
 func ExampleNew_hashedIP() {
-	client, _ := statsig.NewClientWithDetails("", &statsig.Options{LocalMode: true})
-	defer client.Shutdown()
+	client, err := statsigclient.New(statsigclient.Config{Options: &statsig.Options{LocalMode: true}})
+	if err != nil {
+		panic(err)
+	}
+	defer client.Shutdown(context.Background())
 	mw, err := statsigmw.New(client, statsigmw.Config{
 		Identity:       statsigmw.IPIdentity,
 		HashKey:        []byte("load this from your secret store"),

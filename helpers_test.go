@@ -1,6 +1,7 @@
 package statsigmw_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -38,32 +40,72 @@ func stamped(id string) string {
 
 // localClient returns a LocalMode client with no configs, for tests of
 // identity alone.
-func localClient(t testing.TB) *statsig.Client {
-	c := statsig.NewClientWithOptions("", &statsig.Options{
+func localClient(t testing.TB) *statsigclient.Client {
+	return localClientOf(t, statsigtest.Config{})
+}
+
+// localClientOf returns a LocalMode client bootstrapped with cfg: it
+// evaluates exactly as a client of statsigtest does, but sends nothing.
+func localClientOf(t testing.TB, cfg statsigtest.Config) *statsigclient.Client {
+	t.Helper()
+	specs, err := cfg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := statsigclient.New(statsigclient.Config{Options: &statsig.Options{
 		LocalMode:        true,
-		BootstrapValues:  `{"has_updates":true,"time":1,"feature_gates":[],"dynamic_configs":[],"layer_configs":[],"layers":{}}`,
+		BootstrapValues:  string(specs),
 		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
 		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
+	return c
+}
+
+// startBackend starts a statsigtest backend, closed when the test ends.
+func startBackend(t testing.TB, cfg statsigtest.Config) *statsigtest.Server {
+	srv := statsigtest.NewServer(cfg)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// mustClient returns a client made with cc, shut down when the test ends,
+// failing t if it does not initialise.
+func mustClient(t testing.TB, cc statsigclient.Config) *statsigclient.Client {
+	t.Helper()
+	c, err := statsigclient.New(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
 	})
-	t.Cleanup(c.Shutdown)
+	if !c.Initialized() {
+		t.Fatal("client did not initialise")
+	}
 	return c
 }
 
 // testConfig is the backend config of most tests: a four-group experiment
 // on stableID, a 50% gate and a layer.
 func testConfig() statsigtest.Config {
-	exp := statsigtest.Experiment{Name: "exp", Unit: statsigtest.StableID, Defaults: map[string]any{"color": "default"}}
+	exp := statsigtest.ExperimentSpec{Name: "exp", Unit: statsigtest.UnitStableID, Defaults: map[string]any{"color": "default"}}
 	for _, g := range []string{"Blue", "Green", "Red", "Orange"} {
 		exp.Groups = append(exp.Groups, statsigtest.Group{Name: g, Weight: 25, Params: map[string]any{"color": strings.ToLower(g)}})
 	}
-	layerExp := statsigtest.Experiment{Name: "layer_exp", Unit: statsigtest.StableID, Groups: []statsigtest.Group{
+	layerExp := statsigtest.ExperimentSpec{Name: "layer_exp", Unit: statsigtest.UnitStableID, Groups: []statsigtest.Group{
 		{Name: "Small", Weight: 50, Params: map[string]any{"size": "s"}},
 		{Name: "Large", Weight: 50, Params: map[string]any{"size": "l"}},
 	}}
 	return statsigtest.Config{
-		Experiments: []statsigtest.Experiment{exp},
-		Gates:       []statsigtest.Gate{{Name: "half", Unit: statsigtest.StableID, PassPercentage: 50}},
-		Layers:      []statsigtest.Layer{{Name: "layer", Defaults: map[string]any{"size": "m", "shape": "round"}, Experiment: &layerExp}},
+		Experiments: []statsigtest.ExperimentSpec{exp},
+		Gates:       []statsigtest.GateSpec{{Name: "half", Unit: statsigtest.UnitStableID, PassPercentage: 50}},
+		Layers:      []statsigtest.LayerSpec{{Name: "layer", Defaults: map[string]any{"size": "m", "shape": "round"}, Experiment: &layerExp}},
 	}
 }
 
@@ -161,8 +203,9 @@ func testApp() http.Handler {
 }
 
 type env struct {
+	t       testing.TB
 	backend *statsigtest.Server
-	client  *statsig.Client
+	client  *statsigclient.Client
 	mw      *statsigmw.Middleware
 	server  *httptest.Server
 	browser *http.Client // with a cookie jar
@@ -172,8 +215,8 @@ type env struct {
 // middleware with cfg on a real HTTP server (TLS when tls is true).
 func newEnv(t *testing.T, cfg statsigmw.Config, tls bool) *env {
 	t.Helper()
-	e := &env{backend: statsigtest.Start(t, testConfig())}
-	e.client = e.backend.Client(t)
+	e := &env{t: t, backend: startBackend(t, testConfig())}
+	e.client = e.backend.NewClient(t)
 	mw, err := statsigmw.New(e.client, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -241,8 +284,8 @@ func visitorCookie(resp *http.Response) *http.Cookie {
 
 // flush shuts the env's client down and returns what the backend received.
 func (e *env) flush() ([]statsigtest.Exposure, []statsigtest.Event) {
-	e.backend.FlushAndShutdown(e.client)
-	return e.backend.Exposures(), e.backend.CustomEvents()
+	e.backend.Flush(e.t, e.client)
+	return e.backend.Exposures(), e.backend.Events()
 }
 
 func exposuresOf(xs []statsigtest.Exposure, kind statsigtest.ExposureKind, name string) []statsigtest.Exposure {

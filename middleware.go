@@ -15,6 +15,7 @@ import (
 
 	"github.com/labkit/statsigmw/internal/clientip"
 	"github.com/labkit/statsigmw/internal/exposure"
+	"github.com/labkit/statsigmw/statsigclient"
 )
 
 // IdentityMode selects how a visitor without a valid cookie is identified.
@@ -187,11 +188,11 @@ type Stats struct {
 // A client that could not reach Statsig fails open: identity still works,
 // and every experiment and gate returns its default with ok false until the
 // client has configs.
-func New(client *statsig.Client, cfg Config) (*Middleware, error) {
+func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 	if client == nil {
 		return nil, errors.New("statsigmw: nil client")
 	}
-	m := &Middleware{sdk: client, cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameState)}
+	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameState)}
 	switch cfg.Identity {
 	case CookieIdentity, IPIdentity:
 	default:

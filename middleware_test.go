@@ -388,16 +388,13 @@ func TestExposureAfterGroupChange(t *testing.T) {
 		if blue < 100 {
 			groups = append(groups, statsigtest.Group{Name: "Red", Weight: 100 - blue})
 		}
-		return statsigtest.Config{Experiments: []statsigtest.Experiment{{Name: "exp", Unit: statsigtest.StableID, Groups: groups}}}
+		return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{{Name: "exp", Unit: statsigtest.UnitStableID, Groups: groups}}}
 	}
-	backend := statsigtest.Start(t, config(100))
-	opts := backend.Options()
+	backend := startBackend(t, config(100))
+	cc := backend.ClientConfig()
+	opts := cc.Options
 	opts.ConfigSyncInterval = 20 * time.Millisecond
-	client, details := backend.NewClient(opts)
-	t.Cleanup(client.Shutdown)
-	if !details.Success {
-		t.Fatal(details.Error)
-	}
+	client := mustClient(t, cc)
 	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +419,7 @@ func TestExposureAfterGroupChange(t *testing.T) {
 		}
 	}
 	get(t, browser, srv.URL+"/exp", "Cookie", cookie)
-	backend.FlushAndShutdown(client)
+	backend.Flush(t, client)
 	var groups []string
 	for _, x := range backend.Exposures() {
 		groups = append(groups, x.Group)
@@ -436,15 +433,12 @@ func TestExposureAfterGroupChange(t *testing.T) {
 // one evaluation, and so does a returning visitor's.
 func TestOneEvaluationPerRead(t *testing.T) {
 	t.Parallel()
-	backend := statsigtest.Start(t, testConfig())
+	backend := startBackend(t, testConfig())
 	var evals atomic.Int32
-	opts := backend.Options()
+	cc := backend.ClientConfig()
+	opts := cc.Options
 	opts.EvaluationCallbacks.ExperimentEvaluationCallback = func(string, statsig.DynamicConfig, *statsig.ExposureEvent) { evals.Add(1) }
-	client, details := backend.NewClient(opts)
-	t.Cleanup(client.Shutdown)
-	if !details.Success {
-		t.Fatal(details.Error)
-	}
+	client := mustClient(t, cc)
 	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +453,7 @@ func TestOneEvaluationPerRead(t *testing.T) {
 			t.Errorf("%s: %d evaluations, want 1", what, n)
 		}
 	}
-	backend.FlushAndShutdown(client)
+	backend.Flush(t, client)
 	if n := len(backend.Exposures()); n != 2 {
 		t.Errorf("got %d exposures, want 2 (the first visitor and the new one)", n)
 	}
@@ -514,18 +508,15 @@ func TestStickyAssignments(t *testing.T) {
 		if blue < 100 {
 			groups = append(groups, statsigtest.Group{Name: "Red", Weight: 100 - blue, Params: map[string]any{"color": "red"}})
 		}
-		return statsigtest.Config{Experiments: []statsigtest.Experiment{{Name: "exp", Unit: statsigtest.StableID, Groups: groups}}}
+		return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{{Name: "exp", Unit: statsigtest.UnitStableID, Groups: groups}}}
 	}
-	backend := statsigtest.Start(t, config(100))
+	backend := startBackend(t, config(100))
 	store := &memoryStorage{data: map[string]statsig.UserPersistedValues{}}
-	opts := backend.Options()
+	cc := backend.ClientConfig()
+	opts := cc.Options
 	opts.ConfigSyncInterval = 20 * time.Millisecond
 	opts.UserPersistentStorage = store
-	client, details := backend.NewClient(opts)
-	t.Cleanup(client.Shutdown)
-	if !details.Success {
-		t.Fatal(details.Error)
-	}
+	client := mustClient(t, cc)
 	mw, err := statsigmw.New(client, statsigmw.Config{StickyUnit: "stableID"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,15 +17,13 @@ type rawEvent struct {
 	Raw       json.RawMessage `json:"-"`
 }
 
-// Event is one event the Server received: a custom event logged with
-// statsig.Client.LogEvent, or an SDK-internal one (exposures and diagnostics,
-// whose names start with "statsig::").
+// Event is a custom event the Server received: one logged with
+// statsig.Client.LogEvent.
 type Event struct {
 	Name  string
 	User  statsig.User
-	Value string
-	// Metadata holds the event's string metadata. Values that are not strings
-	// (only SDK-internal events have them) are left out; see Raw.
+	Value string // as sent: the SDK sends every value as a string
+	// Metadata holds the event's metadata.
 	Metadata map[string]string
 	Time     int64 // milliseconds since the Unix epoch, as the SDK stamped it
 	// Raw is the event's JSON exactly as it was sent, for assertions on what
@@ -85,9 +83,25 @@ func (e rawEvent) decode() Event {
 	return ev
 }
 
-// Events returns every event received so far, in order of arrival,
-// exposures and SDK-internal events included.
+// Events returns the custom events received so far, in order of arrival:
+// every event whose name does not start with "statsig::" (exposures, see
+// [Server.Exposures], and the SDK's diagnostics).
+//
+// A client sends its events in batches, at the latest when it shuts down:
+// call [Server.Flush] first.
 func (s *Server) Events() []Event {
+	s.read.Store(true)
+	var out []Event
+	for _, e := range s.allEvents() {
+		if !strings.HasPrefix(e.Name, "statsig::") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// allEvents returns every event received so far, decoded.
+func (s *Server) allEvents() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Event, len(s.events))
@@ -97,22 +111,11 @@ func (s *Server) Events() []Event {
 	return out
 }
 
-// CustomEvents returns the events received so far that were logged with
-// statsig.Client.LogEvent: every event whose name does not start with
-// "statsig::".
-func (s *Server) CustomEvents() []Event {
-	var out []Event
-	for _, e := range s.Events() {
-		if !strings.HasPrefix(e.Name, "statsig::") {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// Exposures returns the exposure events received so far, decoded.
+// Exposures returns the exposure events received so far, in order of
+// arrival, decoded. As for [Server.Events], call [Server.Flush] first.
 func (s *Server) Exposures() []Exposure {
-	events := s.Events()
+	s.read.Store(true)
+	events := s.allEvents()
 	s.mu.Lock()
 	rules := s.rules
 	s.mu.Unlock()

@@ -13,12 +13,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
-// Key is the server secret that clients of a [Server] use. The SDK insists
-// that a server key starts with "secret"; the Server accepts any key.
+// Key is the server secret that clients of a [Server] use (see
+// [Server.ClientConfig]). The SDK insists that a server key starts with
+// "secret"; the Server accepts any key.
 const Key = "secret-statsigtest"
 
 // maxBody bounds what the Server reads from one request.
@@ -30,10 +30,10 @@ type Endpoint string
 
 // The endpoints a statsig.Client calls.
 const (
-	ConfigSpecs  Endpoint = "download_config_specs" // GET, config download (CDN and DisableCDN forms)
-	IDLists      Endpoint = "get_id_lists"          // POST, id list sources
-	LogEvent     Endpoint = "log_event"             // POST, gzip batches of events
-	SDKException Endpoint = "sdk_exception"         // POST, the SDK's error reports
+	EndpointConfigSpecs  Endpoint = "download_config_specs" // GET, config download (CDN and DisableCDN forms)
+	EndpointIDLists      Endpoint = "get_id_lists"          // POST, id list sources
+	EndpointLogEvent     Endpoint = "log_event"             // POST, gzip batches of events
+	EndpointSDKException Endpoint = "sdk_exception"         // POST, the SDK's error reports
 )
 
 // Fault makes an endpoint fail. The zero Fault is no fault.
@@ -57,7 +57,7 @@ type Request struct {
 	Method   string
 	Path     string
 	Status   int // the status answered; 0 for Hang and Refuse
-	Events   int // for LogEvent: the events the batch held
+	Events   int // for EndpointLogEvent: the events the batch held, if answered 200
 }
 
 // Server is an in-process, Statsig-compatible backend: a real HTTP server on
@@ -83,14 +83,12 @@ type Server struct {
 	events   []rawEvent
 	closed   chan struct{}
 	closeMu  sync.Once
-	base     *http.Transport // shared by the clients made with Options
-	inflight atomic.Int64    // log_event round trips of those clients under way
-	lastSend atomic.Int64    // when the last of them started, Unix ns; 0 for never
+	read     atomic.Bool // Events or Exposures has been called
 }
 
 // NewServer starts a Server that serves cfg. It panics if cfg is invalid
-// (see [Config.JSON]) or no loopback port can be had, in the manner of
-// net/http/httptest. The caller must call Close.
+// (see [Config.JSON]) or no loopback port can be had, for ease of use in
+// tests, in the manner of net/http/httptest. The caller must call Close.
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		faults:  make(map[Endpoint]Fault),
@@ -113,29 +111,12 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Start is NewServer for tests: it fails tb on an invalid cfg and closes the
-// Server when the test ends.
-func Start(tb testing.TB, cfg Config) *Server {
-	tb.Helper()
-	if _, _, err := cfg.build(0); err != nil {
-		tb.Fatal(err)
-	}
-	s := NewServer(cfg)
-	tb.Cleanup(s.Close)
-	return s
-}
-
 // Close stops the server: it ends hanging requests and closes every
 // connection. Close is idempotent.
 func (s *Server) Close() {
 	s.closeMu.Do(func() {
 		close(s.closed)
 		_ = s.srv.Close()
-		s.mu.Lock()
-		if s.base != nil {
-			s.base.CloseIdleConnections()
-		}
-		s.mu.Unlock()
 	})
 }
 
@@ -194,38 +175,17 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// RequestCount returns how many requests for e have been received.
-func (s *Server) RequestCount(e Endpoint) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if r.Endpoint == e {
-			n++
-		}
-	}
-	return n
-}
-
-// Reset forgets every recorded request and event. Faults and config stay.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
-	s.events = nil
-}
-
 func endpointOf(path string) Endpoint {
 	path = strings.TrimPrefix(path, "/v1")
 	switch {
 	case path == "/download_config_specs" || strings.HasPrefix(path, "/download_config_specs/"):
-		return ConfigSpecs
+		return EndpointConfigSpecs
 	case path == "/get_id_lists":
-		return IDLists
+		return EndpointIDLists
 	case path == "/log_event":
-		return LogEvent
+		return EndpointLogEvent
 	case path == "/sdk_exception":
-		return SDKException
+		return EndpointSDKException
 	}
 	return ""
 }
@@ -277,15 +237,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	status, body := http.StatusOK, []byte("{}")
 	switch ep {
-	case ConfigSpecs:
+	case EndpointConfigSpecs:
 		if r.Method != http.MethodGet {
 			status, body = http.StatusMethodNotAllowed, []byte(`{"error":"method not allowed"}`)
 			break
 		}
 		body = s.configResponse(r)
-	case IDLists, SDKException:
+	case EndpointIDLists, EndpointSDKException:
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
-	case LogEvent:
+	case EndpointLogEvent:
 		n, err := s.receiveEvents(r)
 		req.Events = n
 		if err != nil {

@@ -11,27 +11,27 @@ import (
 type Unit string
 
 const (
-	// UserID buckets on statsig.User.UserID. It is the default.
-	UserID Unit = "userID"
-	// StableID buckets on statsig.User.CustomIDs["stableID"], the anonymous
-	// visitor id that statsigmw always sets.
-	StableID Unit = "stableID"
+	// UnitUserID buckets on statsig.User.UserID. It is the default.
+	UnitUserID Unit = "userID"
+	// UnitStableID buckets on statsig.User.CustomIDs["stableID"], the
+	// anonymous visitor id that statsigmw always sets.
+	UnitStableID Unit = "stableID"
 )
 
 // Config is the set of experiments, gates and layers a [Server] serves.
 // Its zero value is valid and serves nothing: every evaluation is then
 // "Unrecognized" and returns defaults.
 type Config struct {
-	Experiments []Experiment
-	Gates       []Gate
-	Layers      []Layer
+	Experiments []ExperimentSpec
+	Gates       []GateSpec
+	Layers      []LayerSpec
 }
 
-// Experiment describes an experiment whose groups split the unit by weight.
-type Experiment struct {
+// ExperimentSpec describes an experiment whose groups split the unit by weight.
+type ExperimentSpec struct {
 	// Name is the experiment name passed to GetExperiment. Required.
 	Name string
-	// Unit is the id the experiment buckets on; empty means UserID.
+	// Unit is the id the experiment buckets on; empty means UnitUserID.
 	Unit Unit
 	// Groups are assigned in order by cumulative weight. At least one is
 	// required and the weights must sum to 100.
@@ -47,7 +47,7 @@ type Experiment struct {
 	Inactive bool
 }
 
-// Group is one arm of an [Experiment].
+// Group is one arm of an [ExperimentSpec].
 type Group struct {
 	// Name is the group name, for example "Control". Required and unique
 	// within the experiment.
@@ -59,11 +59,11 @@ type Group struct {
 	Params map[string]any
 }
 
-// Gate describes a feature gate that passes a percentage of units.
-type Gate struct {
+// GateSpec describes a feature gate that passes a percentage of units.
+type GateSpec struct {
 	// Name is the gate name passed to CheckGate. Required.
 	Name string
-	// Unit is the id the gate buckets on; empty means UserID.
+	// Unit is the id the gate buckets on; empty means UnitUserID.
 	Unit Unit
 	// PassPercentage is the share of units that pass, from 0 to 100.
 	PassPercentage float64
@@ -71,9 +71,9 @@ type Gate struct {
 	Salt string
 }
 
-// Layer describes a layer: parameters with defaults, optionally controlled by
+// LayerSpec describes a layer: parameters with defaults, optionally controlled by
 // one experiment allocated to every unit of the layer.
-type Layer struct {
+type LayerSpec struct {
 	// Name is the layer name passed to GetLayer. Required.
 	Name string
 	// Defaults are the layer's parameters outside the experiment.
@@ -82,7 +82,7 @@ type Layer struct {
 	// parameters override Defaults; the parameters it names are the layer's
 	// explicit parameters. Its Unit must match the layer's (the layer uses
 	// the experiment's). It must not also be listed in Config.Experiments.
-	Experiment *Experiment
+	Experiment *ExperimentSpec
 }
 
 // ruleRef is what the server knows about a rule id, to name the group of an
@@ -106,16 +106,6 @@ func (c Config) JSON() ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(specs)
-}
-
-// MustJSON is like [Config.JSON] but panics on an invalid Config, for ease
-// of use in tests and examples.
-func (c Config) MustJSON() []byte {
-	b, err := c.JSON()
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 // build validates the config and returns the download_config_specs document
@@ -167,7 +157,7 @@ func (c Config) build(timeMillis int64) (map[string]any, map[string]ruleRef, err
 		if err := claim("layer", l.Name); err != nil {
 			return nil, nil, err
 		}
-		unit := UserID
+		unit := UnitUserID
 		var delegates []any
 		if l.Experiment != nil {
 			e := *l.Experiment
@@ -222,12 +212,12 @@ func (c Config) build(timeMillis int64) (map[string]any, map[string]ruleRef, err
 
 func normUnit(u Unit) (Unit, error) {
 	switch u {
-	case "", UserID:
-		return UserID, nil
-	case StableID:
-		return StableID, nil
+	case "", UnitUserID:
+		return UnitUserID, nil
+	case UnitStableID:
+		return UnitStableID, nil
 	}
-	return "", fmt.Errorf("unknown unit %q (want %q or %q)", string(u), UserID, StableID)
+	return "", fmt.Errorf("unknown unit %q (want %q or %q)", string(u), UnitUserID, UnitStableID)
 }
 
 func paramsOrEmpty(p map[string]any) map[string]any {
@@ -239,7 +229,7 @@ func paramsOrEmpty(p map[string]any) map[string]any {
 
 // experimentSpec builds one dynamic_configs entry. layerDefaults, when not
 // nil, are merged under each group's parameters (an in-layer experiment).
-func experimentSpec(e Experiment, layerDefaults map[string]any, rules map[string]ruleRef) (map[string]any, error) {
+func experimentSpec(e ExperimentSpec, layerDefaults map[string]any, rules map[string]ruleRef) (map[string]any, error) {
 	unit, err := normUnit(e.Unit)
 	if err != nil {
 		return nil, fmt.Errorf("statsigtest: experiment %q: %v", e.Name, err)
@@ -342,7 +332,7 @@ func experimentSpec(e Experiment, layerDefaults map[string]any, rules map[string
 	}, nil
 }
 
-func gateSpec(g Gate, rules map[string]ruleRef) (map[string]any, error) {
+func gateSpec(g GateSpec, rules map[string]ruleRef) (map[string]any, error) {
 	unit, err := normUnit(g.Unit)
 	if err != nil {
 		return nil, fmt.Errorf("statsigtest: gate %q: %v", g.Name, err)

@@ -38,9 +38,9 @@ var Arms = []Arm{
 // and weights of Arms, bucketed on the user id (which the middleware sets to
 // the visitor id), and the page defaults as its default value.
 func Config() statsigtest.Config {
-	exp := statsigtest.Experiment{
+	exp := statsigtest.ExperimentSpec{
 		Name:     Experiment,
-		Unit:     statsigtest.UserID,
+		Unit:     statsigtest.UnitUserID,
 		Defaults: map[string]any{ParamColor: DefaultColor, ParamText: DefaultParagraph},
 	}
 	for _, a := range Arms {
@@ -50,5 +50,5 @@ func Config() statsigtest.Config {
 			Params: map[string]any{ParamColor: a.Color, ParamText: a.Paragraph},
 		})
 	}
-	return statsigtest.Config{Experiments: []statsigtest.Experiment{exp}}
+	return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{exp}}
 }

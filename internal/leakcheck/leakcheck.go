@@ -52,7 +52,9 @@ func Leaked(d time.Duration) string {
 	for {
 		// Keep-alive connections of the SDK's own HTTP clients (its error
 		// reporter uses the default transport) are idle, not leaked.
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		if t, ok := http.DefaultTransport.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
 		var leaked []string
 		buf := make([]byte, 4<<20)
 		buf = buf[:runtime.Stack(buf, true)]

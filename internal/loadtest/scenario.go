@@ -67,22 +67,22 @@ var scenarios = []scenario{
 		Name: "failing",
 		Desc: "log_event and the config download answer 503 from the start (the SDK serves defaults)",
 		Faults: map[statsigtest.Endpoint]statsigtest.Fault{
-			statsigtest.LogEvent:    {Status: http.StatusServiceUnavailable},
-			statsigtest.ConfigSpecs: {Status: http.StatusServiceUnavailable},
+			statsigtest.EndpointLogEvent:    {Status: http.StatusServiceUnavailable},
+			statsigtest.EndpointConfigSpecs: {Status: http.StatusServiceUnavailable},
 		},
 	},
 	{
 		Name: "hanging",
 		Desc: "log_event hangs; the config download is healthy, so the experiment is real",
 		Faults: map[statsigtest.Endpoint]statsigtest.Fault{
-			statsigtest.LogEvent: {Hang: true},
+			statsigtest.EndpointLogEvent: {Hang: true},
 		},
 	},
 	{
 		Name: "config-hang",
 		Desc: "the config download hangs from the start (init gives up after 3 s; the SDK serves defaults); log_event healthy",
 		Faults: map[statsigtest.Endpoint]statsigtest.Fault{
-			statsigtest.ConfigSpecs: {Hang: true},
+			statsigtest.EndpointConfigSpecs: {Hang: true},
 		},
 	},
 }
@@ -175,7 +175,7 @@ func runScenario(ctx context.Context, sc scenario, bin string, procs int, o opti
 	r.Log = p.out.String()
 	r.Client = clientCounts(r.Log)
 	for _, req := range backend.Requests() {
-		if req.Endpoint == statsigtest.LogEvent {
+		if req.Endpoint == statsigtest.EndpointLogEvent {
 			r.Batches++
 			if req.Status == http.StatusOK {
 				r.Events += req.Events

@@ -1,4 +1,4 @@
-package statsigmw_test
+package statsigclient_test
 
 import (
 	"context"
@@ -10,26 +10,24 @@ import (
 
 	statsig "github.com/statsig-io/go-sdk"
 
-	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
-func ExampleNewClient() {
+func ExampleNew() {
 	// An in-process backend stands in for Statsig. In production: Secret
 	// from os.Getenv("STATSIG_SERVER_SECRET") and Options nil (or your own).
 	srv := statsigtest.NewServer(statsigtest.Config{
-		Experiments: []statsigtest.Experiment{{
+		Experiments: []statsigtest.ExperimentSpec{{
 			Name:   "button_color",
 			Groups: []statsigtest.Group{{Name: "Blue", Weight: 100, Params: map[string]any{"color": "blue"}}},
 		}},
 	})
 	defer srv.Close()
 
-	client, err := statsigmw.NewClient(statsigmw.ClientConfig{
-		Secret:      statsigtest.Key,
-		Options:     srv.Options(),
-		InitTimeout: 2 * time.Second,
-	})
+	cfg := srv.ClientConfig()
+	cfg.InitTimeout = 2 * time.Second
+	client, err := statsigclient.New(cfg)
 	if err != nil {
 		log.Fatal(err) // a malformed key: an error, not a panic
 	}
@@ -37,9 +35,9 @@ func ExampleNewClient() {
 	fmt.Println("initialised:", client.Initialized())
 
 	user := statsig.User{UserID: "visitor-1"}
-	exp := client.Statsig().GetExperiment(user, "button_color")
+	exp := client.SDK().GetExperiment(user, "button_color")
 	fmt.Println("color:", exp.GetString("color", "grey"))
-	client.Statsig().LogEvent(statsig.Event{EventName: "visited_signup", User: user})
+	client.SDK().LogEvent(statsig.Event{EventName: "visited_signup", User: user})
 
 	// At exit, typically after http.Server.Shutdown: deliver what is
 	// buffered, but give up after 5 seconds whatever the backend does.
@@ -49,19 +47,19 @@ func ExampleNewClient() {
 		log.Print(err) // how many events were lost, and why
 	}
 	fmt.Println("events sent:", client.Stats().EventsSent) // the exposure and the custom event
-	fmt.Println("events received:", len(srv.Events()))
+	fmt.Println("received:", len(srv.Exposures()), "exposure,", len(srv.Events()), "event")
 	// Output:
 	// initialised: true
 	// color: blue
 	// events sent: 2
-	// events received: 2
+	// received: 1 exposure, 1 event
 }
 
-func ExampleNewClient_badKey() {
-	_, err := statsigmw.NewClient(statsigmw.ClientConfig{Secret: "client-AbCdEf123456"})
+func ExampleNew_badKey() {
+	_, err := statsigclient.New(statsigclient.Config{Secret: "client-AbCdEf123456"})
 	fmt.Println(err)
 	// Output:
-	// statsigmw: Secret "client-..." does not start with "secret": it is not a server secret key
+	// statsigclient: Secret "client-..." does not start with "secret": it is not a server secret key
 }
 
 func ExampleRouteSDKLogs() {
@@ -74,11 +72,15 @@ func ExampleRouteSDKLogs() {
 			return a
 		},
 	}))
-	statsigmw.RouteSDKLogs(logger) // process-global: once, at start-up
-	defer statsigmw.RouteSDKLogs(nil)
+	statsigclient.RouteSDKLogs(logger) // process-global: once, at start-up
+	defer statsigclient.RouteSDKLogs(nil)
 
-	client, err := statsigmw.NewClient(statsigmw.ClientConfig{
-		Options: &statsig.Options{LocalMode: true, BootstrapValues: string(statsigtest.Config{}.MustJSON())},
+	bootstrap, err := statsigtest.Config{}.JSON()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := statsigclient.New(statsigclient.Config{
+		Options: &statsig.Options{LocalMode: true, BootstrapValues: string(bootstrap)},
 		Logger:  logger,
 	})
 	if err != nil {
@@ -87,7 +89,7 @@ func ExampleRouteSDKLogs() {
 	defer client.Shutdown(context.Background())
 
 	// A user with no id is an error of the SDK: one record, no stack trace.
-	client.Statsig().CheckGate(statsig.User{}, "some_gate")
+	client.SDK().CheckGate(statsig.User{}, "some_gate")
 	// Output:
 	// level=ERROR msg="A non-empty StatsigUser.UserID or StatsigUser.CustomIDs is required. See https://docs.statsig.com/messages/serverRequiredUserID" component=statsig-sdk
 }
