@@ -121,7 +121,7 @@ func BenchmarkStickySave(b *testing.B) {
 func BenchmarkStickyExperiment(b *testing.B) {
 	r := startRedis(b)
 	store := newStore(b, r.Client(b), benchOptions)
-	cfg := experimentConfig(statsigtest.UserID, equalWeights...)
+	cfg := experimentConfig(statsigtest.UnitUserID, equalWeights...)
 	on := localClient(b, cfg, store)
 	off := localClient(b, cfg, nil)
 	var units []statsig.User
@@ -163,7 +163,7 @@ func TestMemoryPerVisitor(t *testing.T) {
 	rdb := r.Client(t)
 	ctx := context.Background()
 	store := newStore(t, rdb, redisstore.Options{})
-	c := localClient(t, experimentConfig(statsigtest.StableID, equalWeights...), store)
+	c := localClient(t, experimentConfig(statsigtest.UnitStableID, equalWeights...), store)
 
 	usedMemory := func() int64 {
 		for _, line := range strings.Split(rdb.Info(ctx, "memory").Val(), "\r\n") {

@@ -21,7 +21,7 @@ func TestColdStartFromRedis(t *testing.T) {
 	r := startRedis(t)
 	rdb := r.Client(t)
 	store := newStore(t, rdb, redisstore.Options{Prefix: "env-a:"})
-	srv := startBackend(t, experimentConfig(statsigtest.UserID, equalWeights...))
+	srv := startBackend(t, experimentConfig(statsigtest.UnitUserID, equalWeights...))
 
 	healthy, details := newClient(t, clientOptions(srv, store))
 	if !details.Success || details.Source != statsig.SourceNetwork {
@@ -84,7 +84,7 @@ func TestColdStartFromRedis(t *testing.T) {
 func TestPollRedis(t *testing.T) {
 	r := startRedis(t)
 	rdb := r.Client(t)
-	srv := startBackend(t, experimentConfig(statsigtest.UserID, equalWeights...))
+	srv := startBackend(t, experimentConfig(statsigtest.UnitUserID, equalWeights...))
 
 	writerOpts := clientOptions(srv, newStore(t, rdb, redisstore.Options{}))
 	writerOpts.ConfigSyncInterval = 20 * time.Millisecond
@@ -114,7 +114,7 @@ func TestPollRedis(t *testing.T) {
 	}
 
 	// The experiment now gives everyone Orange.
-	if err := srv.SetConfig(experimentConfig(statsigtest.UserID, 0, 0, 0, 100)); err != nil {
+	if err := srv.SetConfig(experimentConfig(statsigtest.UnitUserID, 0, 0, 0, 100)); err != nil {
 		t.Fatal(err)
 	}
 	allOrange := func(c *statsig.Client) bool {
@@ -188,7 +188,7 @@ func TestHungRedisDoesNotStallEvaluations(t *testing.T) {
 	r := startRedis(t)
 	rdb := r.Client(t)
 	store := newStore(t, rdb, redisstore.Options{ConfigTimeout: time.Hour})
-	srv := startBackend(t, experimentConfig(statsigtest.UserID, equalWeights...))
+	srv := startBackend(t, experimentConfig(statsigtest.UnitUserID, equalWeights...))
 	opts := clientOptions(srv, store)
 	opts.ConfigSyncInterval = 20 * time.Millisecond
 	c, details := newClient(t, opts)
@@ -206,7 +206,7 @@ func TestHungRedisDoesNotStallEvaluations(t *testing.T) {
 	}
 	defer resume() // before the client's Shutdown, which waits for the write
 
-	if err := srv.SetConfig(experimentConfig(statsigtest.UserID, 0, 0, 0, 100)); err != nil {
+	if err := srv.SetConfig(experimentConfig(statsigtest.UnitUserID, 0, 0, 0, 100)); err != nil {
 		t.Fatal(err)
 	}
 	seen := make(chan struct{})
@@ -240,7 +240,7 @@ func TestConfigRedisDown(t *testing.T) {
 	store := newStore(t, rdb, redisstore.Options{ConfigTimeout: 200 * time.Millisecond})
 	r.Kill()
 
-	srv := startBackend(t, experimentConfig(statsigtest.UserID, equalWeights...))
+	srv := startBackend(t, experimentConfig(statsigtest.UnitUserID, equalWeights...))
 	opts := clientOptions(srv, store)
 	opts.InitTimeout = time.Minute
 	c, details := newClient(t, opts)

@@ -27,7 +27,7 @@ var groupNames = []string{"Blue", "Green", "Red", "Orange"}
 // unit, the groups weighted as given (percent, in the order of groupNames;
 // a zero weight drops the group).
 func experimentConfig(unit statsigtest.Unit, weights ...float64) statsigtest.Config {
-	exp := statsigtest.Experiment{
+	exp := statsigtest.ExperimentSpec{
 		Name:     expName,
 		Unit:     unit,
 		Defaults: map[string]any{param: "default"},
@@ -42,7 +42,7 @@ func experimentConfig(unit statsigtest.Unit, weights ...float64) statsigtest.Con
 			Params: map[string]any{param: lower(groupNames[i])},
 		})
 	}
-	return statsigtest.Config{Experiments: []statsigtest.Experiment{exp}}
+	return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{exp}}
 }
 
 var equalWeights = []float64{25, 25, 25, 25}
@@ -69,7 +69,7 @@ func startBackend(tb testing.TB, cfg statsigtest.Config) *statsigtest.Server {
 // clientOptions returns options of a client of srv using store's hooks
 // (nil store: none).
 func clientOptions(srv *statsigtest.Server, store *redisstore.Store) *statsig.Options {
-	opts := srv.Options()
+	opts := srv.ClientConfig().Options
 	if store != nil {
 		opts.DataAdapter = store.DataAdapter()
 		opts.UserPersistentStorage = store.UserPersistentStorage()

@@ -19,9 +19,13 @@ import (
 // store's persistent storage (nil store: none).
 func localClient(tb testing.TB, cfg statsigtest.Config, store *redisstore.Store) *statsig.Client {
 	tb.Helper()
+	specs, err := cfg.JSON()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	opts := &statsig.Options{
 		LocalMode:        true,
-		BootstrapValues:  string(cfg.MustJSON()),
+		BootstrapValues:  string(specs),
 		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
 		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
 	}
@@ -36,7 +40,7 @@ func localClient(tb testing.TB, cfg statsigtest.Config, store *redisstore.Store)
 // assigned before keep their group on another instance, and new units
 // follow the new allocation.
 func TestStickyAcrossAllocationChange(t *testing.T) {
-	for _, unit := range []statsigtest.Unit{statsigtest.UserID, statsigtest.StableID} {
+	for _, unit := range []statsigtest.Unit{statsigtest.UnitUserID, statsigtest.UnitStableID} {
 		for _, change := range []struct {
 			name    string
 			weights []float64
@@ -95,8 +99,8 @@ func TestPlainEvaluationDropsStickiness(t *testing.T) {
 	r := startRedis(t)
 	rdb := r.Client(t)
 	store := newStore(t, rdb, redisstore.Options{})
-	before := localClient(t, experimentConfig(statsigtest.UserID, equalWeights...), store)
-	after := localClient(t, experimentConfig(statsigtest.UserID, 0, 0, 0, 100), store)
+	before := localClient(t, experimentConfig(statsigtest.UnitUserID, equalWeights...), store)
+	after := localClient(t, experimentConfig(statsigtest.UnitUserID, 0, 0, 0, 100), store)
 
 	i := 0
 	for ; stickyGroupOf(before, user(i), "userID") == "Orange"; i++ {
@@ -389,7 +393,7 @@ func TestStickyRedisFailure(t *testing.T) {
 			}
 
 			// The SDK serves the live group.
-			c := localClient(t, experimentConfig(statsigtest.UserID, equalWeights...), open)
+			c := localClient(t, experimentConfig(statsigtest.UnitUserID, equalWeights...), open)
 			live, _ := groupOf(c, user(7))
 			if got := stickyGroupOf(c, user(7), "userID"); got == "" || got != live {
 				t.Fatalf("group %q with Redis down; want the live %q", got, live)
