@@ -157,8 +157,9 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 }
 
 // Read-only Custom maps shared by the users of every request, one per
-// source: the SDK never writes to a user's maps. A Config.ExtendUser hook
-// gets a copy.
+// source: the SDK never writes to a user's maps (it reads them, and drops
+// PrivateAttributes from its copy of a user when it logs an event). A
+// Config.ExtendUser hook gets copies.
 var sourceFields = map[string]map[string]any{}
 
 func init() {
@@ -185,10 +186,10 @@ func (s *scope) buildUser(ctx context.Context) {
 		Custom:    sourceFields[s.source],
 	}
 	if ip, ok := m.ips.ClientIP(r); ok {
-		ipText := ip.String()
-		u.PrivateAttributes = map[string]any{"ip": ipText}
+		a := m.ipAttrs.get(ip)
+		u.PrivateAttributes = a.attrs
 		if cfg.UnsafeSendIP {
-			u.IpAddress = ipText
+			u.IpAddress = a.text
 		}
 	}
 	if cfg.LoginID != nil || cfg.ExtendUser != nil {
@@ -202,7 +203,8 @@ func (s *scope) buildUser(ctx context.Context) {
 			}
 		}
 		if cfg.ExtendUser != nil {
-			u.Custom = cloneMap(u.Custom)
+			u.Custom = cloneMap(u.Custom) // shared maps: the hook gets copies
+			u.PrivateAttributes = cloneMap(u.PrivateAttributes)
 			cfg.ExtendUser(hr, &u)
 			// No request may leave without its ids.
 			if u.UserID == "" {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -226,4 +227,32 @@ func (h *ipHasher) id(a netip.Addr) string {
 	m.Sum(sum[:0])
 	h.pool.Put(m)
 	return hex.EncodeToString(sum[:])
+}
+
+// ipAttrTable remembers the PrivateAttributes map of recent client IPs, so
+// that a returning visitor's request does not format its IP and build a map
+// again. It is a direct-mapped table of read-only entries: a collision only
+// replaces an entry. Safe for concurrent use.
+type ipAttrTable [1024]atomic.Pointer[ipAttr]
+
+type ipAttr struct {
+	addr  netip.Addr
+	text  string
+	attrs map[string]any // {"ip": text}; never written after it is made
+}
+
+func (t *ipAttrTable) get(a netip.Addr) *ipAttr {
+	b := a.As16()
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	slot := &t[h%uint64(len(t))]
+	if p := slot.Load(); p != nil && p.addr == a {
+		return p
+	}
+	text := a.String()
+	p := &ipAttr{addr: a, text: text, attrs: map[string]any{"ip": text}}
+	slot.Store(p)
+	return p
 }

@@ -166,6 +166,7 @@ type Middleware struct {
 	hasher       *ipHasher
 	dedup        *exposure.Cache // nil: off
 	keys         exposure.Hasher
+	ipAttrs      ipAttrTable
 
 	namesMu sync.RWMutex
 	names   map[nameKey]nameState
