@@ -17,7 +17,7 @@ func FuzzStickyKey(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b string, maxBytes int) {
 		if maxBytes <= 0 || maxBytes > 1024 {
-			maxBytes = DefaultMaxKeyBytes
+			maxBytes = defaultMaxKeyBytes
 		}
 		const prefix = "p:"
 		ra, okA := stickyKey(prefix, a, maxBytes)

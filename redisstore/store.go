@@ -15,12 +15,12 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultPrefix        = "statsig:"
-	DefaultTimeout       = 50 * time.Millisecond
-	DefaultConfigTimeout = time.Second
-	DefaultCooldown      = time.Second
-	DefaultTTL           = 30 * 24 * time.Hour
-	DefaultMaxKeyBytes   = 128
+	defaultPrefix        = "statsig:"
+	defaultTimeout       = 50 * time.Millisecond
+	defaultConfigTimeout = time.Second
+	defaultCooldown      = time.Second
+	defaultTTL           = 30 * 24 * time.Hour
+	defaultMaxKeyBytes   = 128
 )
 
 // Options configure a [Store]. The zero value is valid: every field has a
@@ -173,22 +173,22 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: negative MaxKeyBytes %d", opts.MaxKeyBytes)
 	}
 	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
+		opts.Prefix = defaultPrefix
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
+		opts.Timeout = defaultTimeout
 	}
 	if opts.ConfigTimeout == 0 {
-		opts.ConfigTimeout = DefaultConfigTimeout
+		opts.ConfigTimeout = defaultConfigTimeout
 	}
 	if opts.Cooldown == 0 {
-		opts.Cooldown = DefaultCooldown
+		opts.Cooldown = defaultCooldown
 	}
 	if opts.TTL == 0 {
-		opts.TTL = DefaultTTL
+		opts.TTL = defaultTTL
 	}
 	if opts.MaxKeyBytes == 0 {
-		opts.MaxKeyBytes = DefaultMaxKeyBytes
+		opts.MaxKeyBytes = defaultMaxKeyBytes
 	}
 	s := &Store{rdb: client, opts: opts, log: opts.Logger, direct: honoursContext(client)}
 	if s.log == nil {
