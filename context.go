@@ -44,6 +44,9 @@ type scope struct {
 	stickyOnce sync.Once
 	persisted  statsig.UserPersistedValues
 
+	unitOnce sync.Once
+	unit     exposure.Key // hash of the user's ids, for de-duplication keys
+
 	mu     sync.Mutex
 	inline [1]memoEntry // the first evaluation, without an allocation
 	used   int
@@ -63,13 +66,14 @@ func (k memoKind) String() string { return kindNames[k] }
 // memoEntry is one evaluation of a request. once guards the evaluation;
 // exposed records whether the request has dealt with its exposure.
 type memoEntry struct {
-	kind    memoKind
-	known   bool
-	gate    bool
-	exposed atomic.Bool
-	once    sync.Once
-	name    string
-	config  statsig.DynamicConfig
+	kind     memoKind
+	known    bool
+	wasKnown bool // the Middleware knew the name before this evaluation
+	gate     bool
+	exposed  atomic.Bool
+	once     sync.Once
+	name     string
+	config   statsig.DynamicConfig
 	// The SDK keeps a pointer to the options of an evaluation: in the
 	// entry, they cost no allocation of their own.
 	opts  statsig.GetExperimentOptions
@@ -295,22 +299,28 @@ func (s *scope) entry(kind memoKind, name string) *memoEntry {
 // superset of the unit the config is evaluated on, so that two visitors
 // never share a key), the kind, the name and a layer's parameter.
 func (s *scope) key(u *statsig.User, kind memoKind, name, param string) exposure.Key {
-	k := [...]string{kindNames[kind], name, param, u.UserID, "", ""}
+	s.unitOnce.Do(func() { s.unit = s.unitKey(u) })
+	return s.m.keys.Extend(s.unit, kindNames[kind], name, param)
+}
+
+// unitKey hashes every id of u, custom ids in order of their type.
+func (s *scope) unitKey(u *statsig.User) exposure.Key {
 	if len(u.CustomIDs) == 1 {
 		for t, id := range u.CustomIDs {
-			k[4], k[5] = t, id
+			return s.m.keys.Key(u.UserID, t, id)
 		}
-		return s.m.keys.Key(k[:]...)
 	}
-	ids := make([]string, 0, 2*len(u.CustomIDs))
+	types := make([]string, 0, len(u.CustomIDs))
 	for t := range u.CustomIDs {
-		ids = append(ids, t)
+		types = append(types, t)
 	}
-	sort.Strings(ids)
-	for _, t := range ids[:len(u.CustomIDs)] {
-		ids = append(ids, t, u.CustomIDs[t])
+	sort.Strings(types)
+	parts := make([]string, 0, 1+2*len(types))
+	parts = append(parts, u.UserID)
+	for _, t := range types {
+		parts = append(parts, t, u.CustomIDs[t])
 	}
-	return s.m.keys.Key(append(k[:4], ids[len(u.CustomIDs):]...)...)
+	return s.m.keys.Key(parts...)
 }
 
 var kindNames = [...]string{kindExperiment: "experiment", kindGate: "gate", kindLayer: "layer"}
@@ -349,6 +359,7 @@ func (s *scope) plan(e *memoEntry, u *statsig.User, param string) (logNow bool, 
 	if m.nameState(e.kind, e.name) != nameKnown {
 		return false, k, 0, false
 	}
+	e.wasKnown = true
 	if m.dedup == nil {
 		return true, k, 0, false
 	}
@@ -507,8 +518,8 @@ func (s *scope) layerParam(e *memoEntry, v statsig.Layer, param string) {
 }
 
 func (s *scope) learn(e *memoEntry, d *statsig.EvaluationDetails) bool {
-	if s.m == nil {
-		return recognized(d)
+	if s.m == nil || e.wasKnown && recognized(d) {
+		return recognized(d) // nothing new to learn
 	}
 	return s.m.learn(e.kind, e.name, d)
 }

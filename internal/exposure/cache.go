@@ -41,6 +41,28 @@ func (h Hasher) Key(parts ...string) Key {
 	return Key{a.Sum64(), b.Sum64()}
 }
 
+// Extend hashes the strings that follow a key already made, such as the key
+// of a unit followed by the name of a config: Extend(Key(a...), b...)
+// identifies (a, b) as Key(a..., b...) would, with a shorter input.
+func (h Hasher) Extend(k Key, parts ...string) Key {
+	var a, b maphash.Hash
+	a.SetSeed(h.s0)
+	b.SetSeed(h.s1)
+	var buf [16]byte
+	for i := 0; i < 8; i++ {
+		buf[i], buf[8+i] = byte(k[0]>>(8*i)), byte(k[1]>>(8*i))
+	}
+	a.Write(buf[:])
+	b.Write(buf[:])
+	for _, p := range parts {
+		a.WriteString(p)
+		a.WriteByte(0)
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	return Key{a.Sum64(), b.Sum64()}
+}
+
 // Outcome hashes the strings that describe an outcome (rule, group, value).
 // It is never [Pending].
 func (h Hasher) Outcome(parts ...string) uint64 {

@@ -121,6 +121,9 @@ func TestKeysAreDistinct(t *testing.T) {
 	if h.Key("ab", "c") == h.Key("a", "bc") {
 		t.Error(`Key("ab","c") == Key("a","bc")`)
 	}
+	if k := h.Key("visitor"); h.Extend(k, "exp") == h.Extend(k, "exp2") || h.Extend(k, "exp") == h.Extend(h.Key("visitor2"), "exp") {
+		t.Error("Extend gave one key for different input")
+	}
 	if h.Outcome("", "") == Pending {
 		t.Error("an outcome is Pending")
 	}
