@@ -28,39 +28,33 @@ func NewHasher() Hasher { return Hasher{maphash.MakeSeed(), maphash.MakeSeed()} 
 
 // Key hashes the given strings, each followed by a separator byte that
 // cannot occur in them unescaped, so ("ab","c") and ("a","bc") differ.
-func (h Hasher) Key(parts ...string) Key {
-	var a, b maphash.Hash
-	a.SetSeed(h.s0)
-	b.SetSeed(h.s1)
-	for _, p := range parts {
-		a.WriteString(p)
-		a.WriteByte(0)
-		b.WriteString(p)
-		b.WriteByte(0)
-	}
-	return Key{a.Sum64(), b.Sum64()}
-}
+func (h Hasher) Key(parts ...string) Key { return h.sum(nil, parts) }
 
 // Extend hashes the strings that follow a key already made, such as the key
 // of a unit followed by the name of a config: Extend(Key(a...), b...)
 // identifies (a, b) as Key(a..., b...) would, with a shorter input.
 func (h Hasher) Extend(k Key, parts ...string) Key {
-	var a, b maphash.Hash
-	a.SetSeed(h.s0)
-	b.SetSeed(h.s1)
-	var buf [16]byte
+	var prefix [16]byte
 	for i := 0; i < 8; i++ {
-		buf[i], buf[8+i] = byte(k[0]>>(8*i)), byte(k[1]>>(8*i))
+		prefix[i], prefix[8+i] = byte(k[0]>>(8*i)), byte(k[1]>>(8*i))
 	}
-	a.Write(buf[:])
-	b.Write(buf[:])
-	for _, p := range parts {
-		a.WriteString(p)
-		a.WriteByte(0)
-		b.WriteString(p)
-		b.WriteByte(0)
+	return h.sum(prefix[:], parts)
+}
+
+// sum is the two 64-bit hashes, one per seed, of prefix and parts.
+func (h Hasher) sum(prefix []byte, parts []string) Key {
+	var k Key
+	for i, seed := range [2]maphash.Seed{h.s0, h.s1} {
+		var m maphash.Hash
+		m.SetSeed(seed)
+		m.Write(prefix)
+		for _, p := range parts {
+			m.WriteString(p)
+			m.WriteByte(0)
+		}
+		k[i] = m.Sum64()
 	}
-	return Key{a.Sum64(), b.Sum64()}
+	return k
 }
 
 // Outcome hashes the strings that describe an outcome (rule, group, value).
