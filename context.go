@@ -421,17 +421,29 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 		}
 		e.exposed.Store(true)
 		if s.settle(e, u, "", logNow, k, prev, found, s.outcome(e.config.RuleID, e.config.GroupName)) {
-			s.sdk.ManuallyLogExperimentExposure(*u, name)
+			s.logExposure(u, name, e)
 		}
 	})
 	if expose && e.known && !s.silent && !e.exposed.Load() && e.exposed.CompareAndSwap(false, true) {
 		// Peeked first: the exposure is due now.
 		u := s.getUser(ctx)
 		if s.m == nil || s.shouldLog(s.key(u, kindExperiment, name, ""), s.outcome(e.config.RuleID, e.config.GroupName)) {
-			s.sdk.ManuallyLogExperimentExposure(*u, name)
+			s.logExposure(u, name, e)
 		}
 	}
 	return e.config, e.known
+}
+
+// logExposure logs the exposure of an experiment evaluated without logging
+// it. The SDK's manual exposure call evaluates again without persisted
+// values, which would delete a sticky assignment and log the live group:
+// with sticky assignments the exposure is logged by an evaluation with them.
+func (s *scope) logExposure(u *statsig.User, name string, e *memoEntry) {
+	if e.opts.PersistedValues != nil {
+		s.sdk.GetExperimentWithOptions(*u, name, &statsig.GetExperimentOptions{PersistedValues: e.opts.PersistedValues})
+		return
+	}
+	s.sdk.ManuallyLogExperimentExposure(*u, name)
 }
 
 func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -523,9 +524,11 @@ func TestStickyAssignments(t *testing.T) {
 	}
 	srv := newServer(t, mw.Handler(testApp()))
 	old := newBrowser(t, srv)
-	if in, _ := get(t, old, srv.URL+"/exp"); in.Group != "Blue" {
-		t.Fatalf("before the change: group %q, want Blue", in.Group)
+	first, _ := get(t, old, srv.URL+"/exp")
+	if first.Group != "Blue" {
+		t.Fatalf("before the change: group %q, want Blue", first.Group)
 	}
+	oldID := first.ID
 	store.loads.Store(0)
 	get(t, old, srv.URL+"/exp?reads=3")
 	get(t, old, srv.URL+"/none")
@@ -551,6 +554,27 @@ func TestStickyAssignments(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		if in, _ := get(t, old, srv.URL+"/exp"); in.Group != "Blue" || in.Color != "blue" {
 			t.Fatalf("after the change the assigned visitor got %+v, want to keep Blue", in)
+		}
+	}
+	// A new instance (its first read of the name, the exposure logged after
+	// the evaluation) keeps the assignment too, and logs it.
+	fresh, err := statsigmw.New(client, statsigmw.Config{StickyUnit: "stableID"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := newServer(t, fresh.Handler(testApp()))
+	u, _ := url.Parse(srv.URL)
+	u2, _ := url.Parse(srv2.URL)
+	old.Jar.SetCookies(u2, old.Jar.Cookies(u))
+	for i := 0; i < 2; i++ {
+		if in, _ := get(t, old, srv2.URL+"/exp"); in.Group != "Blue" {
+			t.Fatalf("on a new instance the assigned visitor got %+v, want to keep Blue", in)
+		}
+	}
+	backend.Flush(t, client)
+	for _, x := range backend.Exposures() {
+		if x.User.CustomIDs["stableID"] == oldID && x.Group != "Blue" {
+			t.Errorf("exposure of the assigned visitor for group %q, want Blue", x.Group)
 		}
 	}
 }
