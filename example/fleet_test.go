@@ -28,10 +28,11 @@ func TestFleet(t *testing.T) {
 	bin := buildExample(t)
 
 	t.Run("ip", func(t *testing.T) {
-		backend := statsigtest.Start(t, labConfig())
+		backend := startBackend(t)
 		env := map[string]string{
 			"STATSIG_SERVER_SECRET": statsigtest.Key,
 			"STATSIG_API":           backend.URL,
+			"SESSION_KEY":           testSessionKey,
 			"IDENTITY":              "ip",
 			"IDENTITY_HASH_KEY":     fleetHashKey,
 			"TRUSTED_PROXIES":       "127.0.0.1/32",
@@ -100,10 +101,11 @@ func TestFleet(t *testing.T) {
 	})
 
 	t.Run("cookie", func(t *testing.T) {
-		backend := statsigtest.Start(t, labConfig())
+		backend := startBackend(t)
 		env := map[string]string{
 			"STATSIG_SERVER_SECRET": statsigtest.Key,
 			"STATSIG_API":           backend.URL,
+			"SESSION_KEY":           testSessionKey,
 			"IDENTITY":              "cookie",
 		}
 		p1, p2 := startProcess(t, bin, env), startProcess(t, bin, env)
@@ -123,7 +125,7 @@ func TestFleet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cs := browser.Jar.Cookies(u2); len(cs) != 1 || cs[0].Value != page1.Visitor {
+		if cs := browser.Jar.Cookies(u2); len(cs) != 1 || !strings.HasPrefix(cs[0].Value, page1.Visitor) {
 			t.Fatalf("the jar holds %v for process 2, want the visitor cookie %s", cs, page1.Visitor)
 		}
 

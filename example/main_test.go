@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -126,8 +127,14 @@ func TestRunOffline(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
-		t.Errorf("warnings or errors in the log of a clean run:\n%s", out)
+	// The one warning offline is about the random session key.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") && !strings.Contains(line, "SESSION_KEY is not set") {
+			t.Errorf("a warning or error in the log of a clean run: %s", line)
+		}
+	}
+	if !strings.Contains(out, "SESSION_KEY is not set") {
+		t.Errorf("no warning about the random session key:\n%s", out)
 	}
 	if _, err := http.Get(r.URL + "/"); err == nil {
 		t.Error("the server still answers after run returned")
@@ -163,9 +170,9 @@ func TestRunShutdownWithFailingBackend(t *testing.T) {
 		{"hang", statsigtest.Fault{Hang: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			backend := statsigtest.Start(t, labConfig())
-			backend.SetFault(statsigtest.LogEvent, tt.fault)
-			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL})
+			backend := startBackend(t)
+			backend.SetFault(statsigtest.EndpointLogEvent, tt.fault)
+			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL, "SESSION_KEY": testSessionKey})
 			browser := newBrowser(t)
 			parseTasksPage(t, get(t, browser, r.URL+"/tasks?random"))
 			get(t, browser, r.URL+"/signup")
@@ -200,7 +207,7 @@ func TestRunErrors(t *testing.T) {
 		{"unknown identity", nil, map[string]string{"IDENTITY": "email"}, `IDENTITY="email"`},
 		{"short hash key", nil, map[string]string{"IDENTITY_HASH_KEY": "short"}, "at least 16"},
 		{"bad proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `"proxy.internal"`},
-		{"not a secret key", nil, map[string]string{"STATSIG_SERVER_SECRET": "client-abc"}, "does not start with"},
+		{"not a secret key", nil, map[string]string{"STATSIG_SERVER_SECRET": "client-abc", "SESSION_KEY": testSessionKey}, "does not start with"},
 		{"bad address", nil, map[string]string{"ADDR": "127.0.0.1:99999"}, "99999"},
 		{"unknown flag", []string{"-bogus"}, map[string]string{}, "bogus"},
 		{"stray argument", []string{"extra"}, map[string]string{}, "unexpected arguments"},
@@ -245,12 +252,12 @@ func TestParseConfig(t *testing.T) {
 	})
 	t.Run("online", func(t *testing.T) {
 		c, err := parseConfig(nil, env("STATSIG_SERVER_SECRET", "secret-abc", "STATSIG_API", "https://api.example/v1",
-			"IDENTITY", "IP", "IDENTITY_HASH_KEY", "0123456789abcdef"), io.Discard)
+			"IDENTITY", "IP", "IDENTITY_HASH_KEY", "0123456789abcdef", "SESSION_KEY", testSessionKey), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.Offline() || c.Secret != "secret-abc" || c.API != "https://api.example/v1" || c.Identity != statsigmw.IPIdentity ||
-			string(c.HashKey) != "0123456789abcdef" || c.DevHashKey {
+			string(c.HashKey) != "0123456789abcdef" || c.DevHashKey || string(c.SessionKey) != testSessionKey || c.RandomSessionKey {
 			t.Errorf("got %+v", c)
 		}
 	})
@@ -259,7 +266,7 @@ func TestParseConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.DevHashKey || string(c.HashKey) != devHashKey || len(c.HashKey) < statsigmw.MinHashKeyLen {
+		if !c.DevHashKey || string(c.HashKey) != devHashKey || len(c.HashKey) < minKeyLen {
 			t.Errorf("got %+v, want the development key", c)
 		}
 	})
@@ -326,13 +333,13 @@ func TestParseTrustedProxies(t *testing.T) {
 // under way when the signal comes is finished, new connections are refused,
 // and the events it logged are flushed before serve returns.
 func TestServeDrainsInFlightRequests(t *testing.T) {
-	backend := statsigtest.Start(t, labConfig())
-	client, err := statsigmw.NewClient(statsigmw.ClientConfig{Secret: statsigtest.Key, Options: backend.Options()})
+	backend := startBackend(t)
+	client, err := statsigclient.New(backend.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	started, release := make(chan struct{}), make(chan struct{})
-	mw, err := statsigmw.New(client.Statsig(), statsigmw.Config{})
+	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +385,7 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 	case <-time.After(shutdownTimeout):
 		t.Fatal("serve did not return")
 	}
-	if evs := backend.CustomEvents(); len(evs) != 1 || evs[0].Name != signupEvent {
+	if evs := backend.Events(); len(evs) != 1 || evs[0].Name != signupEvent {
 		t.Errorf("the backend got %+v, want the one event of the drained request", evs)
 	}
 }
