@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -218,22 +216,8 @@ func TestResultsOnline(t *testing.T) {
 // that never got configs (Statsig unreachable from the start): the defaults
 // show, and the visit is still recorded.
 func TestPagesFailOpenWithoutConfigs(t *testing.T) {
-	backend := statsigtest.NewServer(labConfig())
-	t.Cleanup(backend.Close)
-	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{Refuse: true})
-	client, err := statsigclient.New(backend.ClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if client.Initialized() {
-		t.Fatal("the client initialised against a backend that refuses config downloads")
-	}
-	h, err := newApp(appConfig{Client: client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
+	app := startAppWithoutConfigs(t)
+	backend, client, ts := app.Backend, app.Client, app
 	browser := newBrowser(t)
 	body := get(t, browser, ts.URL+"/tasks")
 	if !strings.Contains(body, "experiment group: "+defaultColor) || !strings.Contains(body, defaultParagraph) {

@@ -68,6 +68,34 @@ func startApp(t *testing.T, live bool, tweaks ...func(*appConfig)) *testApp {
 	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store}
 }
 
+// startAppWithoutConfigs starts the app on a client that never got
+// configs: its backend refuses config downloads (the fault stays set until
+// the test clears it).
+func startAppWithoutConfigs(t *testing.T) *testApp {
+	t.Helper()
+	backend := startBackend(t)
+	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{Refuse: true})
+	client, err := statsigclient.New(backend.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Shutdown(ctx)
+	})
+	if client.Initialized() {
+		t.Fatal("the client initialised against a backend that refuses config downloads")
+	}
+	h, err := newApp(appConfig{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return &testApp{URL: ts.URL, Backend: backend, Client: client}
+}
+
 // startBackend starts an in-process backend serving labConfig, closed when
 // t ends.
 func startBackend(t testing.TB) *statsigtest.Server {

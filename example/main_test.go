@@ -212,6 +212,13 @@ func TestRunErrors(t *testing.T) {
 		{"unknown flag", []string{"-bogus"}, map[string]string{}, "bogus"},
 		{"stray argument", []string{"extra"}, map[string]string{}, "unexpected arguments"},
 		{"help", []string{"-h"}, map[string]string{}, flag.ErrHelp.Error()},
+		{"bad cookie secure", nil, map[string]string{"COOKIE_SECURE": "sometimes"}, `COOKIE_SECURE="sometimes": want auto`},
+		{"bad cookie secure flag", []string{"-cookie-secure", "yes"}, map[string]string{}, `COOKIE_SECURE="yes"`},
+		{"short session key", nil, map[string]string{"SESSION_KEY": "short"}, "SESSION_KEY has 5 bytes, want at least 16"},
+		{"online without session key", nil, map[string]string{"STATSIG_SERVER_SECRET": "secret-x"}, "SESSION_KEY is required"},
+		{"redis URL scheme", nil, map[string]string{"REDIS_URL": "http://localhost:6379"}, "REDIS_URL: want redis://"},
+		{"redis URL database", nil, map[string]string{"REDIS_URL": "redis://localhost:6379/x"}, "invalid database number"},
+		{"redis URL option", nil, map[string]string{"REDIS_URL": "redis://localhost:6379?bogus=1"}, "unexpected option"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,13 +282,66 @@ func TestParseConfig(t *testing.T) {
 			t.Error("no error")
 		}
 	})
+	t.Run("cookie secure", func(t *testing.T) {
+		for _, tt := range []struct {
+			args []string
+			env  string
+			want statsigmw.SecureMode
+		}{
+			{nil, "", statsigmw.SecureAuto},
+			{nil, "auto", statsigmw.SecureAuto},
+			{nil, "Always", statsigmw.SecureAlways},
+			{nil, " never ", statsigmw.SecureNever},
+			{[]string{"-cookie-secure", "never"}, "always", statsigmw.SecureNever},
+		} {
+			c, err := parseConfig(tt.args, env("COOKIE_SECURE", tt.env), io.Discard)
+			if err != nil || c.Secure != tt.want {
+				t.Errorf("COOKIE_SECURE=%q args %q: %v, %v; want mode %d", tt.env, tt.args, c.Secure, err, tt.want)
+			}
+		}
+	})
+	t.Run("session key", func(t *testing.T) {
+		a, err := parseConfig(nil, env(), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := parseConfig(nil, env(), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.RandomSessionKey || len(a.SessionKey) != 32 || string(a.SessionKey) == string(b.SessionKey) {
+			t.Errorf("offline without SESSION_KEY: %x and %x, want two random 32-byte keys", a.SessionKey, b.SessionKey)
+		}
+		c, err := parseConfig(nil, env("SESSION_KEY", testSessionKey), io.Discard)
+		if err != nil || c.RandomSessionKey || string(c.SessionKey) != testSessionKey {
+			t.Errorf("SESSION_KEY set: %+v, %v", c, err)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		c, err := parseConfig(nil, env(), io.Discard)
+		if err != nil || c.Redis != nil {
+			t.Errorf("without REDIS_URL: %+v, %v; want no Redis", c.Redis, err)
+		}
+		c, err = parseConfig(nil, env("REDIS_URL", "redis://:pw@127.0.0.1:6380/2?dial_timeout=2s"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := c.Redis; r == nil || r.Addr != "127.0.0.1:6380" || r.DB != 2 || r.Password != "pw" || !r.ContextTimeoutEnabled || r.DialTimeout != 2*time.Second {
+			t.Errorf("REDIS_URL parsed as %+v, want 127.0.0.1:6380 db 2 with ContextTimeoutEnabled", r)
+		}
+		// A malformed URL's error does not repeat the URL and its password.
+		_, err = parseConfig(nil, env("REDIS_URL", "redis://user:hunter2@[::1"), io.Discard)
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("malformed REDIS_URL: %v, want an error naming REDIS_URL without the password", err)
+		}
+	})
 	t.Run("help", func(t *testing.T) {
 		var out strings.Builder
 		_, err := parseConfig([]string{"-h"}, env(), &out)
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("err = %v, want flag.ErrHelp", err)
 		}
-		for _, name := range []string{"ADDR", "STATSIG_SERVER_SECRET", "STATSIG_API", "IDENTITY", "IDENTITY_HASH_KEY", "TRUSTED_PROXIES"} {
+		for _, name := range []string{"ADDR", "STATSIG_SERVER_SECRET", "STATSIG_API", "IDENTITY", "IDENTITY_HASH_KEY", "TRUSTED_PROXIES", "COOKIE_SECURE", "SESSION_KEY", "REDIS_URL"} {
 			if !strings.Contains(out.String(), name) {
 				t.Errorf("the usage does not mention %s:\n%s", name, out.String())
 			}
