@@ -25,6 +25,7 @@ type testApp struct {
 	Backend *statsigtest.Server
 	Client  *statsigclient.Client
 	Store   *taskStore
+	handler http.Handler
 }
 
 // startApp starts the app against a new backend serving labConfig. With
@@ -32,7 +33,7 @@ type testApp struct {
 // does (offlineClientConfig); otherwise it keeps them until
 // Backend.Flush, which makes reading them exact. Each tweak may change the
 // app's configuration before it is built.
-func startApp(t *testing.T, live bool, tweaks ...func(*appConfig)) *testApp {
+func startApp(t testing.TB, live bool, tweaks ...func(*appConfig)) *testApp {
 	t.Helper()
 	backend := statsigtest.NewServer(labConfig())
 	t.Cleanup(backend.Close)
@@ -65,7 +66,7 @@ func startApp(t *testing.T, live bool, tweaks ...func(*appConfig)) *testApp {
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store}
+	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store, handler: h}
 }
 
 // startAppWithoutConfigs starts the app on a client that never got

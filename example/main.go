@@ -171,9 +171,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return err
 }
 
-// stickyUnit is the id type of the lab experiment, whose assignments are
-// sticky when Redis is configured.
-const stickyUnit = "userID"
+// The example's Redis settings: the id type of the lab experiment, whose
+// assignments are sticky when Redis is configured; the key prefixes of
+// online and offline runs; and the bound on each sticky read or write,
+// which a request waits at most once when Redis is down.
+const (
+	stickyUnit         = "userID"
+	redisPrefix        = "statsig:"
+	redisOfflinePrefix = "statsig-offline:"
+	redisStickyTimeout = 50 * time.Millisecond
+)
 
 // openRedis returns the Redis store of the example on rdb. Offline it keeps
 // its keys apart from those of a real Statsig project, so that the lab's
@@ -181,11 +188,11 @@ const stickyUnit = "userID"
 // answer at start is logged, not fatal: the store fails open and is tried
 // again as requests come.
 func openRedis(rdb *redis.Client, cfg config, logger *slog.Logger) (*redisstore.Store, error) {
-	prefix := redisstore.DefaultPrefix
+	prefix := redisPrefix
 	if cfg.Offline() {
-		prefix = "statsig-offline:"
+		prefix = redisOfflinePrefix
 	}
-	store, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Logger: logger})
+	store, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Timeout: redisStickyTimeout, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
