@@ -449,3 +449,46 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 		t.Errorf("the backend got %+v, want the one event of the drained request", evs)
 	}
 }
+
+// TestRunOfflineWithRedis runs the wiring offline with REDIS_URL: the store
+// keeps the lab's config and the visitors' assignments under the offline
+// prefix, and its counts are logged at shutdown. A Redis that does not
+// answer at start is a warning, not a failure.
+func TestRunOfflineWithRedis(t *testing.T) {
+	rs, rdb := startRedisClient(t)
+	r := startRun(t, map[string]string{"REDIS_URL": "redis://" + rs.Addr + "/0"})
+	if out := r.Out.String(); !strings.Contains(out, `msg="Redis: config cache and sticky assignments"`) || !strings.Contains(out, "prefix="+redisOfflinePrefix) {
+		t.Errorf("the log does not name the Redis store:\n%s", out)
+	}
+	// The second visitor: what the first read of a name by a new instance
+	// does to its visitor is TestStickyOnANewInstance's concern.
+	get(t, newBrowser(t), r.URL+"/tasks")
+	browser := newBrowser(t)
+	p := parseTasksPage(t, get(t, browser, r.URL+"/tasks"))
+	ctx := context.Background()
+	if !rdb.HExists(ctx, redisOfflinePrefix+"sticky:"+p.Visitor+":"+stickyUnit, experimentName).Val() {
+		t.Errorf("no sticky value for visitor %s under %q; keys: %q", p.Visitor, redisOfflinePrefix, rdb.Keys(ctx, "*").Val())
+	}
+	ok := waitFor(ctx, 5*time.Second, func() bool { return rdb.Exists(ctx, redisOfflinePrefix+"statsig.cache").Val() == 1 })
+	if !ok {
+		t.Errorf("no config under %q; keys: %q", redisOfflinePrefix, rdb.Keys(ctx, "*").Val())
+	}
+	if n := len(rdb.Keys(ctx, redisPrefix+"*").Val()); n != 0 {
+		t.Errorf("an offline run wrote %d keys under the online prefix %q", n, redisPrefix)
+	}
+	r.stop(t)
+	if !regexp.MustCompile(`msg="redis store" sticky_loads=[1-9]\d* sticky_saves=[1-9]`).MatchString(r.Out.String()) {
+		t.Errorf("no store counts with loads and saves at shutdown:\n%s", r.Out.String())
+	}
+
+	// Nothing listens on the address of a stopped server.
+	rs.Kill()
+	r = startRun(t, map[string]string{"REDIS_URL": "redis://" + rs.Addr})
+	if out := r.Out.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "Redis does not answer") {
+		t.Errorf("no warning about the unreachable Redis:\n%s", out)
+	}
+	if p := parseTasksPage(t, get(t, browser, r.URL+"/tasks?random=1")); !isLabGroup(p.Group) {
+		t.Errorf("with Redis down, /tasks shows group %q, want a group of the experiment", p.Group)
+	}
+	r.stop(t)
+}
