@@ -1,7 +1,8 @@
 // Command example is the Go port of the lab's Flask tasks app, built on
 // statsigmw: a page whose colour comes from the button_color_v3 experiment,
-// a signup page that logs the conversion, a results page and a small JSON
-// task API.
+// a signup page that logs the conversion, a results page, a small JSON task
+// API, a lab login, and the bootstrap document of a browser's Statsig
+// client.
 //
 // With no configuration it runs offline: an in-process Statsig-compatible
 // backend (package statsigtest) serves the experiment and receives the
@@ -10,8 +11,10 @@
 //	go run ./example
 //
 // then open http://localhost:8080/, an index of the pages: /tasks,
-// /tasks?random=1, /signup, /results and /whoami. Set STATSIG_SERVER_SECRET to use a real Statsig project (and
-// STATSIG_API to use another API host). Run with -h for every setting.
+// /tasks?random=1, /signup, /results, /whoami and /bootstrap.json. Set
+// STATSIG_SERVER_SECRET to use a real Statsig project (and STATSIG_API to
+// use another API host), and REDIS_URL to keep the config and sticky
+// assignments in Redis. Run with -h for every setting.
 //
 // SIGINT or SIGTERM stops it: it stops accepting connections, finishes the
 // requests under way, flushes the buffered events and exits, within 10
