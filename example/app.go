@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/labkit/statsigmw"
 	"github.com/labkit/statsigmw/internal/lab"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -70,12 +73,17 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 
 // appConfig holds the dependencies of the app's handler.
 type appConfig struct {
-	// Client evaluates experiments and logs events. Nil fails open: every
-	// page shows the defaults and nothing is logged.
-	Client *statsig.Client
+	// Client evaluates experiments and logs events. Required; a client
+	// that cannot reach Statsig fails open: every page shows the defaults.
+	Client *statsigclient.Client
 	// Middleware configures visitor identity. AllowRandom is always turned
-	// on: ?random is how the lab simulates many visitors.
+	// on: ?random is how the lab simulates many visitors. LoginID is
+	// always the lab login's (see session.go).
 	Middleware statsigmw.Config
+	// SessionKey signs the login session cookie, at least 16 bytes; nil
+	// means a random key of this app. The session cookie is Secure as
+	// Middleware.Secure says.
+	SessionKey []byte
 	// Events, when set, is the in-process backend whose events /results
 	// reads (offline mode). Nil means a real Statsig project, whose results
 	// live in the Statsig console.
@@ -96,49 +104,88 @@ type appConfig struct {
 	FixedGroup string
 }
 
+// visitor is what the pages show of the request's visitor.
+type visitor struct {
+	ID     string // the anonymous visitor id, the user's stableID
+	Source string // where it came from: new, cookie, random, ip, ephemeral
+	Login  string // the logged-in name, or ""
+}
+
+// visitorOf returns the visitor of the request context.
+func visitorOf(ctx context.Context) visitor {
+	u, _ := statsigmw.User(ctx)
+	source, _ := u.Custom["id_source"].(string)
+	return visitor{ID: u.CustomIDs["stableID"], Source: source, Login: loginFrom(ctx)}
+}
+
 // fixedVisitor is what the /tasks page shows as the visitor in FixedGroup
 // mode, where there is none.
-var fixedVisitor = statsigmw.Visitor{ID: "none", Source: "FIXED_GROUP"}
+var fixedVisitor = visitor{ID: "none", Source: "FIXED_GROUP"}
 
 // app serves the lab's pages.
 type app struct {
-	cfg   appConfig
-	store *taskStore
-	log   *slog.Logger
+	cfg      appConfig
+	store    *taskStore
+	sessions *sessions
+	log      *slog.Logger
 }
 
 // newApp returns the handler of every route of the example:
 //
-//	GET    /               an index of the pages
-//	GET    /tasks          the experiment page (logs one exposure)
-//	GET    /signup         logs visited_signup, shows the signup page
-//	GET    /whoami         the visitor and its assignment, without exposure
-//	GET    /results        conversion per group, with a chart
-//	GET    /results.json   the same numbers as JSON
-//	GET    /tasks/{id}     JSON API: one task
-//	POST   /tasks          JSON API: create a task
-//	PUT    /tasks/{id}     JSON API: update a task
-//	DELETE /tasks/{id}     JSON API: delete a task
+//	GET    /                an index of the pages
+//	GET    /tasks           the experiment page (logs one exposure)
+//	GET    /signup          logs visited_signup, shows the signup page
+//	GET    /whoami          the visitor and its assignment, without exposure
+//	GET    /bootstrap.json  the browser client's bootstrap document
+//	POST   /login           the lab login: form field user, 303 to /tasks
+//	POST   /logout          ends the login, 303 to /
+//	GET    /results         conversion per group, with a chart
+//	GET    /results.json    the same numbers as JSON
+//	GET    /tasks/{id}      JSON API: one task
+//	POST   /tasks           JSON API: create a task
+//	PUT    /tasks/{id}      JSON API: update a task
+//	DELETE /tasks/{id}      JSON API: delete a task
 //
-// The visitor pages (/tasks, /signup, /whoami) run under the statsigmw
-// middleware; the index, the API and /results need no visitor and set no
+// The visitor pages (/tasks, /signup, /whoami, /bootstrap.json) run under
+// the statsigmw middleware, and inside it the lab's auth middleware; the
+// index, the login, the API and /results need no visitor and set no visitor
 // cookie. Every JSON route answers its errors in JSON, a wrong method (405)
-// included. It returns an error for an invalid middleware configuration.
+// included. It returns an error for a missing client or an invalid
+// configuration.
 func newApp(cfg appConfig) (http.Handler, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("example: no Statsig client")
+	}
+	key := cfg.SessionKey
+	switch {
+	case key == nil:
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+	case len(key) < minKeyLen:
+		return nil, fmt.Errorf("example: session key has %d bytes, want at least %d", len(key), minKeyLen)
+	}
+	sess := &sessions{key: key, secure: cfg.Middleware.Secure, now: time.Now}
+
 	mwCfg := cfg.Middleware
 	mwCfg.AllowRandom = true
+	mwCfg.LoginID = func(r *http.Request) string { return loginFrom(r.Context()) }
 	mw, err := statsigmw.New(cfg.Client, mwCfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, store: cfg.Store, log: cfg.Logger}
+	a := &app{cfg: cfg, store: cfg.Store, sessions: sess, log: cfg.Logger}
 	if a.store == nil {
 		a.store = newTaskStore()
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	var tasks http.Handler = mw.Handler(http.HandlerFunc(a.tasksPage))
+	// visitorPage runs h for a visitor: the identity middleware outside,
+	// the auth middleware inside it.
+	visitorPage := func(h http.HandlerFunc) http.Handler { return mw.Handler(sess.authenticate(h)) }
+	tasks := visitorPage(a.tasksPage)
 	if cfg.FixedGroup != "" {
 		if a.cfg.FixedGroup, err = canonicalGroup(cfg.FixedGroup); err != nil {
 			return nil, fmt.Errorf("FixedGroup: %w", err)
@@ -149,9 +196,13 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.home)
 	mux.Handle("GET /tasks", tasks)
-	mux.Handle("GET /signup", mw.Handler(http.HandlerFunc(a.signupPage)))
-	mux.Handle("GET /whoami", mw.Handler(http.HandlerFunc(a.whoami)))
+	mux.Handle("GET /signup", visitorPage(a.signupPage))
+	mux.Handle("GET /whoami", visitorPage(a.whoami))
 	mux.HandleFunc("/whoami", methodNotAllowed("GET, HEAD"))
+	mux.Handle("GET /bootstrap.json", visitorPage(a.bootstrap))
+	mux.HandleFunc("/bootstrap.json", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("POST /login", sess.login)
+	mux.HandleFunc("POST /logout", sess.logout)
 	mux.HandleFunc("GET /results", a.resultsPage)
 	mux.HandleFunc("GET /results.json", a.resultsJSON)
 	mux.HandleFunc("/results.json", methodNotAllowed("GET, HEAD"))
@@ -165,8 +216,9 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 }
 
 // render executes the named page into a buffer, so that a template error is
-// a clean 500 rather than half a page, and writes it with headers fit for a
-// per-visitor page.
+// a clean 500 rather than half a page, and writes it with the security
+// headers. Caching is left to the middleware, which marks a page that
+// depends on the visitor private, with Vary: Cookie.
 func (a *app) render(w http.ResponseWriter, name string, data any) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
@@ -176,8 +228,6 @@ func (a *app) render(w http.ResponseWriter, name string, data any) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	// The page differs per visitor: no shared cache may keep it.
-	h.Set("Cache-Control", "private, no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -213,7 +263,7 @@ type tasksData struct {
 	Color     string
 	Group     string
 	Paragraph string
-	Visitor   statsigmw.Visitor
+	Visitor   visitor
 	Tasks     []Task
 	Half      string
 }
@@ -223,7 +273,7 @@ type tasksData struct {
 func (a *app) tasksPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	as := assignmentOf(ctx, true)
-	v, _ := statsigmw.VisitorFrom(ctx)
+	v := visitorOf(ctx)
 	tasks, half := visibleTasks(as.Color, a.store.list())
 	a.render(w, "tasks.html", tasksData{
 		Color:     as.Color,
@@ -291,10 +341,10 @@ func (a *app) signupPage(w http.ResponseWriter, r *http.Request) {
 		logged = false
 		a.log.Warn("the signup could not be logged", "event", signupEvent, "err", err)
 	}
-	v, _ := statsigmw.VisitorFrom(ctx)
+	v := visitorOf(ctx)
 	as := assignmentOf(ctx, false)
 	a.render(w, "signup.html", struct {
-		Visitor      statsigmw.Visitor
+		Visitor      visitor
 		Logged       bool
 		Event        string
 		Color, Group string
@@ -306,8 +356,8 @@ func (a *app) signupPage(w http.ResponseWriter, r *http.Request) {
 func (a *app) whoami(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	exp, _ := statsigmw.PeekExperiment(ctx, experimentName)
-	v, _ := statsigmw.VisitorFrom(ctx)
 	u, _ := statsigmw.User(ctx)
+	v := visitorOf(ctx)
 	params := exp.Value
 	if params == nil {
 		params = map[string]any{}
@@ -316,18 +366,35 @@ func (a *app) whoami(w http.ResponseWriter, r *http.Request) {
 		Group  string         `json:"group"`
 		Params map[string]any `json:"params"`
 	}
-	w.Header().Set("Cache-Control", "private, no-store")
 	writeJSON(w, http.StatusOK, struct {
 		UserID      string                `json:"userID"`
 		StableID    string                `json:"stableID"`
-		Source      statsigmw.Source      `json:"source"`
+		Source      string                `json:"source"`
+		Login       string                `json:"login"`
 		Experiments map[string]assignment `json:"experiments"`
 	}{
 		UserID:      u.UserID,
-		StableID:    u.CustomIDs["stableID"],
+		StableID:    v.ID,
 		Source:      v.Source,
+		Login:       v.Login,
 		Experiments: map[string]assignment{experimentName: {Group: exp.GroupName, Params: params}},
 	})
+}
+
+// bootstrap answers the document a browser's Statsig client starts from
+// (statsigmw.Bootstrap): {"user": ..., "data": ...} for this visitor, with
+// the assignments the server pages use. It logs no exposure.
+func (a *app) bootstrap(w http.ResponseWriter, r *http.Request) {
+	doc, err := statsigmw.Bootstrap(r.Context())
+	if err != nil {
+		a.log.Warn("no bootstrap document", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "no bootstrap document: the server has no Statsig configs yet")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(doc)
 }
 
 // currentResults computes the results from the backend's events, or says
@@ -348,12 +415,13 @@ func (a *app) currentResults() results {
 }
 
 func (a *app) resultsJSON(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Cache-Control", "no-store") // live numbers
 	writeJSON(w, http.StatusOK, a.currentResults())
 }
 
 func (a *app) resultsPage(w http.ResponseWriter, r *http.Request) {
 	res := a.currentResults()
+	w.Header().Set("Cache-Control", "no-store") // live numbers
 	a.render(w, "results.html", struct {
 		Results results
 		Chart   *barChart

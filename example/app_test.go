@@ -87,13 +87,13 @@ func TestVisitTasksThenSignup(t *testing.T) {
 			}
 			var who whoamiResponse
 			getJSON(t, browser, app.URL+"/whoami", &who)
-			app.Backend.FlushAndShutdown(app.Client)
+			app.Backend.Flush(t, app.Client)
 
 			xs := app.Backend.Exposures()
 			if len(xs) != 1 {
 				t.Fatalf("got %d exposures, want 1: %+v", len(xs), xs)
 			}
-			evs := app.Backend.CustomEvents()
+			evs := app.Backend.Events()
 			if len(evs) != 1 || evs[0].Name != signupEvent {
 				t.Fatalf("got custom events %+v, want one %s", evs, signupEvent)
 			}
@@ -125,7 +125,7 @@ func TestWhoamiLogsNoExposure(t *testing.T) {
 		get(t, browser, app.URL+"/")
 	}
 	get(t, browser, app.URL+"/signup")
-	app.Backend.FlushAndShutdown(app.Client)
+	app.Backend.Flush(t, app.Client)
 	if xs := app.Backend.Exposures(); len(xs) != 0 {
 		t.Errorf("got %d exposures, want none: %+v", len(xs), xs)
 	}
@@ -199,7 +199,7 @@ func TestRandomVisitsSplit(t *testing.T) {
 // TestResultsOnline checks what /results says with no in-process backend (a
 // real Statsig key).
 func TestResultsOnline(t *testing.T) {
-	url, _ := startAPI(t)
+	url := startApp(t, false, func(c *appConfig) { c.Events = nil }).URL
 	c := &http.Client{}
 	var res results
 	getJSON(t, c, url+"/results.json", &res)
@@ -212,17 +212,24 @@ func TestResultsOnline(t *testing.T) {
 	}
 }
 
-// TestPagesFailOpenWithoutClient checks that the pages work with no Statsig
-// client: the defaults show and /signup says it could not record the visit.
-func TestPagesFailOpenWithoutClient(t *testing.T) {
-	url, _ := startAPI(t)
+// TestPagesFailOpenWithoutConfigs checks that the pages work with a client
+// that never got configs (Statsig unreachable from the start): the defaults
+// show, and the visit is still recorded.
+func TestPagesFailOpenWithoutConfigs(t *testing.T) {
+	app := startAppWithoutConfigs(t)
+	backend, client, ts := app.Backend, app.Client, app
 	browser := newBrowser(t)
-	body := get(t, browser, url+"/tasks")
+	body := get(t, browser, ts.URL+"/tasks")
 	if !strings.Contains(body, "experiment group: "+defaultColor) || !strings.Contains(body, defaultParagraph) {
-		t.Errorf("without a client /tasks should show the defaults:\n%s", body)
+		t.Errorf("without configs /tasks should show the defaults:\n%s", body)
 	}
-	if body := get(t, browser, url+"/signup"); !strings.Contains(body, "could not be recorded") {
-		t.Errorf("without a client /signup should say the visit was not recorded:\n%s", body)
+	if body := get(t, browser, ts.URL+"/signup"); !strings.Contains(body, "recorded as the event") {
+		t.Errorf("without configs /signup should still record the visit:\n%s", body)
+	}
+	backend.ClearFaults()
+	backend.Flush(t, client)
+	if evs := backend.Events(); len(evs) != 1 || evs[0].Name != signupEvent {
+		t.Errorf("the backend got events %+v, want one %s", evs, signupEvent)
 	}
 }
 
@@ -258,13 +265,14 @@ func TestScriptTitleEscaped(t *testing.T) {
 }
 
 // TestTasksPageHeaders checks that the per-visitor page cannot be cached by
-// shared caches and carries a restrictive CSP.
+// shared caches (the middleware marks it) and carries a restrictive CSP.
 func TestTasksPageHeaders(t *testing.T) {
 	app := startApp(t, false)
 	r := do(t, newBrowser(t), http.MethodGet, app.URL+"/tasks", "", "")
 	for k, want := range map[string]string{
 		"Content-Type":           "text/html; charset=utf-8",
-		"Cache-Control":          "private, no-store",
+		"Cache-Control":          "private",
+		"Vary":                   "Cookie",
 		"X-Content-Type-Options": "nosniff",
 	} {
 		if got := r.Header.Get(k); got != want {
@@ -290,7 +298,7 @@ func TestLabConfig(t *testing.T) {
 		t.Fatalf("%d experiments, want 1", len(cfg.Experiments))
 	}
 	e := cfg.Experiments[0]
-	if e.Name != experimentName || e.Unit != statsigtest.UserID || len(e.Groups) != 4 {
+	if e.Name != experimentName || e.Unit != statsigtest.UnitUserID || len(e.Groups) != 4 {
 		t.Fatalf("experiment %s unit %s with %d groups, want %s on userID with 4", e.Name, e.Unit, len(e.Groups), experimentName)
 	}
 	for i, g := range e.Groups {
@@ -303,7 +311,7 @@ func TestLabConfig(t *testing.T) {
 // TestIndexPage checks that / is an HTML index with one line on each page,
 // and that every page it links to answers.
 func TestIndexPage(t *testing.T) {
-	app := startApp(t, false)
+	app := startApp(t, true) // /results reads the backend's events as they come
 	browser := newBrowser(t)
 	r := do(t, browser, http.MethodGet, app.URL+"/", "", "")
 	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
@@ -314,7 +322,7 @@ func TestIndexPage(t *testing.T) {
 	for _, m := range items {
 		links = append(links, m[1])
 	}
-	want := []string{"/tasks", "/tasks?random=1", "/signup", "/results", "/results.json", "/whoami", "/tasks/1"}
+	want := []string{"/tasks", "/tasks?random=1", "/signup", "/results", "/results.json", "/whoami", "/bootstrap.json", "/tasks/1"}
 	if !reflect.DeepEqual(links, want) {
 		t.Fatalf("the index lists %q, one line each; want %q:\n%s", links, want, r.Body)
 	}
@@ -349,7 +357,7 @@ func TestSignupPageColour(t *testing.T) {
 	if len(seen) < len(labArms) {
 		t.Fatalf("saw groups %v, want all of them", seen)
 	}
-	app.Backend.FlushAndShutdown(app.Client)
+	app.Backend.Flush(t, app.Client)
 	if n := len(app.Backend.Exposures()); n != visitors {
 		t.Errorf("%d exposures for %d visitors who saw /tasks once and /signup once, want one each", n, visitors)
 	}

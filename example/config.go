@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/labkit/statsigmw"
 )
@@ -15,6 +19,10 @@ import (
 // not set. It is public (it is in this file), so ids made with it are not
 // pseudonymous; that is acceptable only for a local demo.
 const devHashKey = "statsigmw-example-development-key-not-secret"
+
+// minKeyLen is the shortest IDENTITY_HASH_KEY and SESSION_KEY accepted, in
+// bytes (the middleware's minimum for a hash key).
+const minKeyLen = 16
 
 // config is the example's configuration, from flags and the environment.
 type config struct {
@@ -33,6 +41,15 @@ type config struct {
 	// TrustedProxies are the reverse proxies whose forwarding headers are
 	// believed.
 	TrustedProxies []netip.Prefix
+	// Secure is COOKIE_SECURE: whether the visitor and session cookies are
+	// marked Secure.
+	Secure statsigmw.SecureMode
+	// SessionKey signs the login session cookie; RandomSessionKey tells
+	// that it is a random key of this process (SESSION_KEY unset offline).
+	SessionKey       []byte
+	RandomSessionKey bool
+	// Redis is REDIS_URL parsed; nil means no Redis.
+	Redis *redis.Options
 	// FixedGroup is FIXED_GROUP, a load-test switch: when set (to the name
 	// of a group of the experiment, canonically spelled), /tasks is served
 	// as that group without the middleware and without the SDK, as the
@@ -61,13 +78,19 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	api := fs.String("statsig-api", getenv("STATSIG_API"), "Statsig API base `URL`, used with STATSIG_SERVER_SECRET (env STATSIG_API)")
 	identity := fs.String("identity", envOr("IDENTITY", "cookie"), "visitor identity: cookie or ip (env IDENTITY)")
 	proxies := fs.String("trusted-proxies", getenv("TRUSTED_PROXIES"), "comma-separated `CIDRs` or IPs of trusted reverse proxies (env TRUSTED_PROXIES)")
+	secure := fs.String("cookie-secure", envOr("COOKIE_SECURE", "auto"), "mark the cookies Secure: auto (over TLS), always (behind a TLS-terminating proxy) or never (env COOKIE_SECURE)")
 	fixed := fs.String("fixed-group", getenv("FIXED_GROUP"), "load tests only: serve /tasks as this `group` (Blue, Green, Red or Orange) without the middleware, visitor identity or SDK calls, as a baseline (env FIXED_GROUP)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: go run ./example [flags]\n\n"+
 			"Serves the lab's tasks app with the button_color_v3 experiment. Without\n"+
 			"STATSIG_SERVER_SECRET it runs offline against an in-process Statsig backend.\n\n"+
-			"Environment only: STATSIG_SERVER_SECRET (a server secret key), IDENTITY_HASH_KEY\n"+
-			"(at least %d bytes, for IDENTITY=ip).\n\nFlags:\n", statsigmw.MinHashKeyLen)
+			"Environment only, as they hold secrets:\n"+
+			"  STATSIG_SERVER_SECRET  a Statsig server secret key; unset: offline\n"+
+			"  IDENTITY_HASH_KEY      at least %[1]d bytes, for IDENTITY=ip\n"+
+			"  SESSION_KEY            at least %[1]d bytes, signs the login cookie; required with\n"+
+			"                         STATSIG_SERVER_SECRET, offline a random key per process\n"+
+			"  REDIS_URL              redis://[user:password@]host:port[/db]: config cache and\n"+
+			"                         sticky assignments in Redis; unset: no Redis\n\nFlags:\n", minKeyLen)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -88,8 +111,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 
 	if key := getenv("IDENTITY_HASH_KEY"); key != "" {
-		if len(key) < statsigmw.MinHashKeyLen {
-			return config{}, fmt.Errorf("IDENTITY_HASH_KEY has %d bytes, want at least %d (for example: openssl rand -hex 32)", len(key), statsigmw.MinHashKeyLen)
+		if len(key) < minKeyLen {
+			return config{}, fmt.Errorf("IDENTITY_HASH_KEY has %d bytes, want at least %d (for example: openssl rand -hex 32)", len(key), minKeyLen)
 		}
 		c.HashKey = []byte(key)
 	} else if c.Identity == statsigmw.IPIdentity {
@@ -100,6 +123,36 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 
 	var err error
+	if c.Secure, err = parseSecure(*secure); err != nil {
+		return config{}, err
+	}
+	if key := getenv("SESSION_KEY"); key != "" {
+		if len(key) < minKeyLen {
+			return config{}, fmt.Errorf("SESSION_KEY has %d bytes, want at least %d (for example: openssl rand -hex 32)", len(key), minKeyLen)
+		}
+		c.SessionKey = []byte(key)
+	} else {
+		if !c.Offline() {
+			return config{}, errors.New("SESSION_KEY is required with STATSIG_SERVER_SECRET: at least 16 bytes, the same on every instance, so that a login holds on all of them (for example: openssl rand -hex 32)")
+		}
+		c.SessionKey, c.RandomSessionKey = make([]byte, 32), true
+		if _, err := rand.Read(c.SessionKey); err != nil {
+			return config{}, fmt.Errorf("making a session key: %w", err)
+		}
+	}
+	if u := getenv("REDIS_URL"); u != "" {
+		if c.Redis, err = redis.ParseURL(u); err != nil {
+			// The URL may hold a password: name the problem, not the URL
+			// (a url.Error quotes it).
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return config{}, fmt.Errorf("REDIS_URL: want redis://[user:password@]host:port[/db] or rediss://...: %v", err)
+		}
+		// Deadlines of the store's calls then hold while a reply is awaited.
+		c.Redis.ContextTimeoutEnabled = true
+	}
 	if c.TrustedProxies, err = parseTrustedProxies(*proxies); err != nil {
 		return config{}, err
 	}
@@ -109,6 +162,19 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 	}
 	return c, nil
+}
+
+// parseSecure parses COOKIE_SECURE.
+func parseSecure(s string) (statsigmw.SecureMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto", "":
+		return statsigmw.SecureAuto, nil
+	case "always":
+		return statsigmw.SecureAlways, nil
+	case "never":
+		return statsigmw.SecureNever, nil
+	}
+	return 0, fmt.Errorf("COOKIE_SECURE=%q: want auto (Secure over TLS), always (behind a TLS-terminating proxy) or never", s)
 }
 
 // canonicalGroup returns the group of labArms named name, compared without
@@ -153,4 +219,12 @@ func parseTrustedProxies(s string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// identityName is the IDENTITY value of m.
+func identityName(m statsigmw.IdentityMode) string {
+	if m == statsigmw.IPIdentity {
+		return "ip"
+	}
+	return "cookie"
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/labkit/statsigmw/statsigtest"
 )
 
 // TestFixedGroupTasksPage checks the load-test baseline (FIXED_GROUP): /tasks
@@ -16,18 +13,9 @@ import (
 // no cookie and no exposure, while the other visitor pages still run under
 // the middleware.
 func TestFixedGroupTasksPage(t *testing.T) {
-	backend := statsigtest.Start(t, labConfig())
-	client, details := backend.NewClient(nil)
-	t.Cleanup(client.Shutdown) // a second Shutdown is safe
-	if !details.Success {
-		t.Fatalf("client did not initialise: %v", details.Error)
-	}
-	h, err := newApp(appConfig{Client: client, Events: backend, FixedGroup: "red"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
+	app := startApp(t, false, func(c *appConfig) { c.FixedGroup = "red" })
+	backend, client := app.Backend, app.Client
+	ts := struct{ URL string }{app.URL}
 
 	browser := newBrowser(t)
 	for _, path := range []string{"/tasks", "/tasks?random=1", "/tasks"} {
@@ -64,29 +52,12 @@ func TestFixedGroupTasksPage(t *testing.T) {
 		t.Errorf("whoami = %+v, want a new visitor from the middleware", who)
 	}
 
-	backend.FlushAndShutdown(client)
+	backend.Flush(t, client)
 	if exp := backend.Exposures(); len(exp) != 0 {
 		t.Errorf("the backend got %d exposures, want none: %+v", len(exp), exp)
 	}
 	if evs := backend.Events(); len(evs) != 0 {
 		t.Errorf("the backend got %d events, want none: %+v", len(evs), evs)
-	}
-}
-
-// TestFixedGroupWithoutClient checks that the fixed page needs no Statsig
-// client at all.
-func TestFixedGroupWithoutClient(t *testing.T) {
-	h, err := newApp(appConfig{FixedGroup: "Green"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/tasks?random=1", nil))
-	if rec.Code != http.StatusOK || rec.Header().Get("Set-Cookie") != "" {
-		t.Fatalf("status %d, Set-Cookie %q; want 200 and none", rec.Code, rec.Header().Get("Set-Cookie"))
-	}
-	if p := parseTasksPage(t, rec.Body.String()); p.Color != "green" || p.Group != "Green" {
-		t.Errorf("colour %q group %q, want green Green", p.Color, p.Group)
 	}
 }
 
@@ -107,7 +78,7 @@ func TestFixedGroupConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "FIXED_GROUP") || !strings.Contains(err.Error(), "Blue, Green, Red, Orange") {
 		t.Errorf("FIXED_GROUP=Purple: err = %v, want one naming the variable and the groups", err)
 	}
-	if _, err := newApp(appConfig{FixedGroup: "Purple"}); err == nil {
+	if _, err := newApp(appConfig{Client: testClient(t), FixedGroup: "Purple"}); err == nil {
 		t.Error("newApp accepted FixedGroup Purple")
 	}
 	var usage strings.Builder

@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	statsig "github.com/statsig-io/go-sdk"
-
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -24,48 +23,105 @@ import (
 type testApp struct {
 	URL     string
 	Backend *statsigtest.Server
-	Client  *statsig.Client
+	Client  *statsigclient.Client
 	Store   *taskStore
+	handler http.Handler
 }
 
 // startApp starts the app against a new backend serving labConfig. With
 // live set, its client sends events every second as the offline example
-// does (offlineOptions); otherwise it keeps them until
-// Backend.FlushAndShutdown, which makes reading them exact.
-func startApp(t *testing.T, live bool) *testApp {
+// does (offlineClientConfig); otherwise it keeps them until
+// Backend.Flush, which makes reading them exact. Each tweak may change the
+// app's configuration before it is built.
+func startApp(t testing.TB, live bool, tweaks ...func(*appConfig)) *testApp {
 	t.Helper()
-	backend := statsigtest.Start(t, labConfig())
-	opts := backend.Options()
+	backend := statsigtest.NewServer(labConfig())
+	t.Cleanup(backend.Close)
+	var client *statsigclient.Client
 	if live {
-		opts = offlineOptions(backend)
-	}
-	client, details := backend.NewClient(opts)
-	t.Cleanup(client.Shutdown) // a second Shutdown is safe
-	if !details.Success {
-		t.Fatalf("client did not initialise: %v", details.Error)
+		c, err := statsigclient.New(offlineClientConfig(backend))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = c.Shutdown(ctx)
+		})
+		if !c.Initialized() {
+			t.Fatal("the client did not initialise")
+		}
+		client = c
+	} else {
+		client = backend.NewClient(t)
 	}
 	store := newTaskStore()
-	h, err := newApp(appConfig{Client: client, Events: backend, FlushInterval: time.Second, Store: store})
+	cfg := appConfig{Client: client, Events: backend, FlushInterval: time.Second, Store: store}
+	for _, f := range tweaks {
+		f(&cfg)
+	}
+	h, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store}
+	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store, handler: h}
 }
 
-// startAPI starts the app with no Statsig client, for tests of the task API
-// (which needs none).
-func startAPI(t *testing.T) (url string, store *taskStore) {
+// startAppWithoutConfigs starts the app on a client that never got
+// configs: its backend refuses config downloads (the fault stays set until
+// the test clears it).
+func startAppWithoutConfigs(t *testing.T) *testApp {
 	t.Helper()
-	store = newTaskStore()
-	h, err := newApp(appConfig{Store: store})
+	backend := startBackend(t)
+	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{Refuse: true})
+	client, err := statsigclient.New(backend.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Shutdown(ctx)
+	})
+	if client.Initialized() {
+		t.Fatal("the client initialised against a backend that refuses config downloads")
+	}
+	h, err := newApp(appConfig{Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return ts.URL, store
+	return &testApp{URL: ts.URL, Backend: backend, Client: client}
+}
+
+// startBackend starts an in-process backend serving labConfig, closed when
+// t ends.
+func startBackend(t testing.TB) *statsigtest.Server {
+	t.Helper()
+	b := statsigtest.NewServer(labConfig())
+	t.Cleanup(b.Close)
+	return b
+}
+
+// testClient returns a client of a new backend, for apps whose tests read
+// no events from it.
+func testClient(tb testing.TB) *statsigclient.Client {
+	tb.Helper()
+	return startBackend(tb).NewClient(tb)
+}
+
+// testSessionKey is the SESSION_KEY of the example processes of the tests.
+const testSessionKey = "test-session-key-0123456789abcdef"
+
+// startAPI starts the app for tests of the task API, which needs no visitor
+// and no events: it returns the app's URL and its task store.
+func startAPI(t *testing.T) (url string, store *taskStore) {
+	t.Helper()
+	app := startApp(t, false)
+	return app.URL, app.Store
 }
 
 // newBrowser returns an HTTP client with its own cookie jar: one visitor.
@@ -130,6 +186,7 @@ type whoamiResponse struct {
 	UserID      string `json:"userID"`
 	StableID    string `json:"stableID"`
 	Source      string `json:"source"`
+	Login       string `json:"login"`
 	Experiments map[string]struct {
 		Group  string         `json:"group"`
 		Params map[string]any `json:"params"`

@@ -1,7 +1,8 @@
 // Command example is the Go port of the lab's Flask tasks app, built on
 // statsigmw: a page whose colour comes from the button_color_v3 experiment,
-// a signup page that logs the conversion, a results page and a small JSON
-// task API.
+// a signup page that logs the conversion, a results page, a small JSON task
+// API, a lab login, and the bootstrap document of a browser's Statsig
+// client.
 //
 // With no configuration it runs offline: an in-process Statsig-compatible
 // backend (package statsigtest) serves the experiment and receives the
@@ -10,8 +11,10 @@
 //	go run ./example
 //
 // then open http://localhost:8080/, an index of the pages: /tasks,
-// /tasks?random=1, /signup, /results and /whoami. Set STATSIG_SERVER_SECRET to use a real Statsig project (and
-// STATSIG_API to use another API host). Run with -h for every setting.
+// /tasks?random=1, /signup, /results, /whoami and /bootstrap.json. Set
+// STATSIG_SERVER_SECRET to use a real Statsig project (and STATSIG_API to
+// use another API host), and REDIS_URL to keep the config and sticky
+// assignments in Redis. Run with -h for every setting.
 //
 // SIGINT or SIGTERM stops it: it stops accepting connections, finishes the
 // requests under way, flushes the buffered events and exits, within 10
@@ -33,9 +36,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/redisstore"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -82,40 +88,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stdout, nil))
-	statsigmw.RouteSDKLogs(logger)
+	statsigclient.RouteSDKLogs(logger)
 
 	// The Statsig backend: in-process offline, real otherwise.
 	var (
-		secret  string
-		opts    *statsig.Options
-		backend *statsigtest.Server
-		events  eventSource
+		clientCfg statsigclient.Config
+		backend   *statsigtest.Server
+		events    eventSource
 	)
 	if cfg.Offline() {
 		backend = statsigtest.NewServer(labConfig())
 		defer backend.Close()
-		secret, opts, events = statsigtest.Key, offlineOptions(backend), backend
+		clientCfg, events = offlineClientConfig(backend), backend
 		if cfg.API != "" {
 			logger.Warn("STATSIG_API is ignored without STATSIG_SERVER_SECRET", "STATSIG_API", cfg.API)
 		}
 	} else {
-		secret, opts = cfg.Secret, &statsig.Options{API: cfg.API}
+		clientCfg = statsigclient.Config{Secret: cfg.Secret, Options: &statsig.Options{API: cfg.API}}
 	}
-	client, err := statsigmw.NewClient(statsigmw.ClientConfig{Secret: secret, Options: opts, Logger: logger})
+	clientCfg.Logger = logger
+
+	mwCfg := statsigmw.Config{
+		Identity:       cfg.Identity,
+		HashKey:        cfg.HashKey,
+		TrustedProxies: cfg.TrustedProxies,
+		Secure:         cfg.Secure,
+		Logger:         logger,
+	}
+	var store *redisstore.Store
+	if cfg.Redis != nil {
+		rdb := redis.NewClient(cfg.Redis)
+		defer rdb.Close() // after the client's Shutdown, which ends the store's writes
+		if store, err = openRedis(rdb, cfg, logger); err != nil {
+			return err
+		}
+		clientCfg.Options.DataAdapter = store.DataAdapter()
+		clientCfg.Options.UserPersistentStorage = store.UserPersistentStorage()
+		// Sticky reads must pass the persisted values, or the SDK deletes
+		// them; the lab experiment is bucketed on the user id.
+		mwCfg.StickyUnit = stickyUnit
+	}
+
+	client, err := statsigclient.New(clientCfg)
 	if err != nil {
 		return err
 	}
 	if cfg.DevHashKey {
 		logger.Warn("IDENTITY=ip without IDENTITY_HASH_KEY: using the public development key; visitor ids are not pseudonymous. Set IDENTITY_HASH_KEY outside a demo.")
 	}
+	if cfg.RandomSessionKey {
+		logger.Warn("SESSION_KEY is not set: lab logins are signed with a random key of this process and end when it stops. Set SESSION_KEY (at least 16 bytes) to keep them.")
+	}
 
 	handler, err := newApp(appConfig{
-		Client: client.Statsig(),
-		Middleware: statsigmw.Config{
-			Identity:       cfg.Identity,
-			HashKey:        cfg.HashKey,
-			TrustedProxies: cfg.TrustedProxies,
-		},
+		Client:        client,
+		Middleware:    mwCfg,
+		SessionKey:    cfg.SessionKey,
 		Events:        events,
 		FlushInterval: offlineFlushInterval,
 		Logger:        logger,
@@ -137,22 +165,64 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer cancel()
 		_ = client.Shutdown(sctx)
 	}
+	if store != nil {
+		st := store.Stats()
+		logger.Info("redis store", "sticky_loads", st.Loads, "sticky_saves", st.Saves, "sticky_deletes", st.Deletes,
+			"sticky_failures", st.Failures, "sticky_skipped", st.Skipped, "sticky_rejected", st.Rejected,
+			"sticky_corrupt", st.Corrupt, "config_failures", st.ConfigFailures)
+	}
 	return err
 }
 
-// offlineOptions returns the SDK options of the offline client: wired to
-// the in-process backend, and sending events every offlineFlushInterval
-// (or every 1000 events) so that /results is live.
-func offlineOptions(backend *statsigtest.Server) *statsig.Options {
-	opts := backend.Options()
-	opts.LoggingInterval = offlineFlushInterval
-	opts.LoggingMaxBufferSize = 1000
-	return opts
+// The example's Redis settings: the id type of the lab experiment, whose
+// assignments are sticky when Redis is configured; the key prefixes of
+// online and offline runs; and the bound on each sticky read or write,
+// which a request waits at most once when Redis is down.
+const (
+	stickyUnit         = "userID"
+	redisPrefix        = "statsig:"
+	redisOfflinePrefix = "statsig-offline:"
+	redisStickyTimeout = 50 * time.Millisecond
+)
+
+// openRedis returns the Redis store of the example on rdb. Offline it keeps
+// its keys apart from those of a real Statsig project, so that the lab's
+// config never replaces a real one in a shared Redis. A Redis that does not
+// answer at start is logged, not fatal: the store fails open and is tried
+// again as requests come.
+func openRedis(rdb *redis.Client, cfg config, logger *slog.Logger) (*redisstore.Store, error) {
+	prefix := redisPrefix
+	if cfg.Offline() {
+		prefix = redisOfflinePrefix
+	}
+	store, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Timeout: redisStickyTimeout, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		logger.Warn("Redis does not answer; serving live assignments and the downloaded config until it does",
+			"redis", cfg.Redis.Addr, "err", err)
+	} else {
+		logger.Info("Redis: config cache and sticky assignments", "redis", cfg.Redis.Addr, "db", cfg.Redis.DB, "prefix", prefix)
+	}
+	return store, nil
+}
+
+// offlineClientConfig returns the configuration of the offline client:
+// wired to the in-process backend, and sending events every
+// offlineFlushInterval (or every 1000 events) so that /results is live.
+func offlineClientConfig(backend *statsigtest.Server) statsigclient.Config {
+	c := backend.ClientConfig()
+	c.Options.LoggingInterval = offlineFlushInterval
+	c.Options.LoggingMaxBufferSize = 1000
+	return c
 }
 
 // serve serves handler on ln until ctx is done, then shuts the server and
 // client down within shutdownTimeout.
-func serve(ctx context.Context, ln net.Listener, handler http.Handler, client *statsigmw.Client, cfg config, logger *slog.Logger) error {
+func serve(ctx context.Context, ln net.Listener, handler http.Handler, client *statsigclient.Client, cfg config, logger *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -172,7 +242,7 @@ func serve(ctx context.Context, ln net.Listener, handler http.Handler, client *s
 		logger.Info("using Statsig; results live in the Statsig console", "api", cfg.API, "initialized", client.Initialized())
 	}
 	logger.Info("listening; open "+url+"/ in a browser: /tasks, /tasks?random=1, /signup, /results, /whoami; press Ctrl-C to stop",
-		"addr", ln.Addr().String(), "url", url+"/tasks", "identity", cfg.Identity.String())
+		"addr", ln.Addr().String(), "url", url+"/tasks", "identity", identityName(cfg.Identity))
 
 	select {
 	case err := <-serveErr:

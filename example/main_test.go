@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -126,8 +127,14 @@ func TestRunOffline(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
-		t.Errorf("warnings or errors in the log of a clean run:\n%s", out)
+	// The one warning offline is about the random session key.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") && !strings.Contains(line, "SESSION_KEY is not set") {
+			t.Errorf("a warning or error in the log of a clean run: %s", line)
+		}
+	}
+	if !strings.Contains(out, "SESSION_KEY is not set") {
+		t.Errorf("no warning about the random session key:\n%s", out)
 	}
 	if _, err := http.Get(r.URL + "/"); err == nil {
 		t.Error("the server still answers after run returned")
@@ -163,9 +170,9 @@ func TestRunShutdownWithFailingBackend(t *testing.T) {
 		{"hang", statsigtest.Fault{Hang: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			backend := statsigtest.Start(t, labConfig())
-			backend.SetFault(statsigtest.LogEvent, tt.fault)
-			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL})
+			backend := startBackend(t)
+			backend.SetFault(statsigtest.EndpointLogEvent, tt.fault)
+			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL, "SESSION_KEY": testSessionKey})
 			browser := newBrowser(t)
 			parseTasksPage(t, get(t, browser, r.URL+"/tasks?random"))
 			get(t, browser, r.URL+"/signup")
@@ -200,11 +207,18 @@ func TestRunErrors(t *testing.T) {
 		{"unknown identity", nil, map[string]string{"IDENTITY": "email"}, `IDENTITY="email"`},
 		{"short hash key", nil, map[string]string{"IDENTITY_HASH_KEY": "short"}, "at least 16"},
 		{"bad proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `"proxy.internal"`},
-		{"not a secret key", nil, map[string]string{"STATSIG_SERVER_SECRET": "client-abc"}, "does not start with"},
+		{"not a secret key", nil, map[string]string{"STATSIG_SERVER_SECRET": "client-abc", "SESSION_KEY": testSessionKey}, "does not start with"},
 		{"bad address", nil, map[string]string{"ADDR": "127.0.0.1:99999"}, "99999"},
 		{"unknown flag", []string{"-bogus"}, map[string]string{}, "bogus"},
 		{"stray argument", []string{"extra"}, map[string]string{}, "unexpected arguments"},
 		{"help", []string{"-h"}, map[string]string{}, flag.ErrHelp.Error()},
+		{"bad cookie secure", nil, map[string]string{"COOKIE_SECURE": "sometimes"}, `COOKIE_SECURE="sometimes": want auto`},
+		{"bad cookie secure flag", []string{"-cookie-secure", "yes"}, map[string]string{}, `COOKIE_SECURE="yes"`},
+		{"short session key", nil, map[string]string{"SESSION_KEY": "short"}, "SESSION_KEY has 5 bytes, want at least 16"},
+		{"online without session key", nil, map[string]string{"STATSIG_SERVER_SECRET": "secret-x"}, "SESSION_KEY is required"},
+		{"redis URL scheme", nil, map[string]string{"REDIS_URL": "http://localhost:6379"}, "REDIS_URL: want redis://"},
+		{"redis URL database", nil, map[string]string{"REDIS_URL": "redis://localhost:6379/x"}, "invalid database number"},
+		{"redis URL option", nil, map[string]string{"REDIS_URL": "redis://localhost:6379?bogus=1"}, "unexpected option"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,12 +259,12 @@ func TestParseConfig(t *testing.T) {
 	})
 	t.Run("online", func(t *testing.T) {
 		c, err := parseConfig(nil, env("STATSIG_SERVER_SECRET", "secret-abc", "STATSIG_API", "https://api.example/v1",
-			"IDENTITY", "IP", "IDENTITY_HASH_KEY", "0123456789abcdef"), io.Discard)
+			"IDENTITY", "IP", "IDENTITY_HASH_KEY", "0123456789abcdef", "SESSION_KEY", testSessionKey), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.Offline() || c.Secret != "secret-abc" || c.API != "https://api.example/v1" || c.Identity != statsigmw.IPIdentity ||
-			string(c.HashKey) != "0123456789abcdef" || c.DevHashKey {
+			string(c.HashKey) != "0123456789abcdef" || c.DevHashKey || string(c.SessionKey) != testSessionKey || c.RandomSessionKey {
 			t.Errorf("got %+v", c)
 		}
 	})
@@ -259,7 +273,7 @@ func TestParseConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.DevHashKey || string(c.HashKey) != devHashKey || len(c.HashKey) < statsigmw.MinHashKeyLen {
+		if !c.DevHashKey || string(c.HashKey) != devHashKey || len(c.HashKey) < minKeyLen {
 			t.Errorf("got %+v, want the development key", c)
 		}
 	})
@@ -268,13 +282,66 @@ func TestParseConfig(t *testing.T) {
 			t.Error("no error")
 		}
 	})
+	t.Run("cookie secure", func(t *testing.T) {
+		for _, tt := range []struct {
+			args []string
+			env  string
+			want statsigmw.SecureMode
+		}{
+			{nil, "", statsigmw.SecureAuto},
+			{nil, "auto", statsigmw.SecureAuto},
+			{nil, "Always", statsigmw.SecureAlways},
+			{nil, " never ", statsigmw.SecureNever},
+			{[]string{"-cookie-secure", "never"}, "always", statsigmw.SecureNever},
+		} {
+			c, err := parseConfig(tt.args, env("COOKIE_SECURE", tt.env), io.Discard)
+			if err != nil || c.Secure != tt.want {
+				t.Errorf("COOKIE_SECURE=%q args %q: %v, %v; want mode %d", tt.env, tt.args, c.Secure, err, tt.want)
+			}
+		}
+	})
+	t.Run("session key", func(t *testing.T) {
+		a, err := parseConfig(nil, env(), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := parseConfig(nil, env(), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.RandomSessionKey || len(a.SessionKey) != 32 || string(a.SessionKey) == string(b.SessionKey) {
+			t.Errorf("offline without SESSION_KEY: %x and %x, want two random 32-byte keys", a.SessionKey, b.SessionKey)
+		}
+		c, err := parseConfig(nil, env("SESSION_KEY", testSessionKey), io.Discard)
+		if err != nil || c.RandomSessionKey || string(c.SessionKey) != testSessionKey {
+			t.Errorf("SESSION_KEY set: %+v, %v", c, err)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		c, err := parseConfig(nil, env(), io.Discard)
+		if err != nil || c.Redis != nil {
+			t.Errorf("without REDIS_URL: %+v, %v; want no Redis", c.Redis, err)
+		}
+		c, err = parseConfig(nil, env("REDIS_URL", "redis://:pw@127.0.0.1:6380/2?dial_timeout=2s"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := c.Redis; r == nil || r.Addr != "127.0.0.1:6380" || r.DB != 2 || r.Password != "pw" || !r.ContextTimeoutEnabled || r.DialTimeout != 2*time.Second {
+			t.Errorf("REDIS_URL parsed as %+v, want 127.0.0.1:6380 db 2 with ContextTimeoutEnabled", r)
+		}
+		// A malformed URL's error does not repeat the URL and its password.
+		_, err = parseConfig(nil, env("REDIS_URL", "redis://user:hunter2@[::1"), io.Discard)
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("malformed REDIS_URL: %v, want an error naming REDIS_URL without the password", err)
+		}
+	})
 	t.Run("help", func(t *testing.T) {
 		var out strings.Builder
 		_, err := parseConfig([]string{"-h"}, env(), &out)
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("err = %v, want flag.ErrHelp", err)
 		}
-		for _, name := range []string{"ADDR", "STATSIG_SERVER_SECRET", "STATSIG_API", "IDENTITY", "IDENTITY_HASH_KEY", "TRUSTED_PROXIES"} {
+		for _, name := range []string{"ADDR", "STATSIG_SERVER_SECRET", "STATSIG_API", "IDENTITY", "IDENTITY_HASH_KEY", "TRUSTED_PROXIES", "COOKIE_SECURE", "SESSION_KEY", "REDIS_URL"} {
 			if !strings.Contains(out.String(), name) {
 				t.Errorf("the usage does not mention %s:\n%s", name, out.String())
 			}
@@ -326,13 +393,13 @@ func TestParseTrustedProxies(t *testing.T) {
 // under way when the signal comes is finished, new connections are refused,
 // and the events it logged are flushed before serve returns.
 func TestServeDrainsInFlightRequests(t *testing.T) {
-	backend := statsigtest.Start(t, labConfig())
-	client, err := statsigmw.NewClient(statsigmw.ClientConfig{Secret: statsigtest.Key, Options: backend.Options()})
+	backend := startBackend(t)
+	client, err := statsigclient.New(backend.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	started, release := make(chan struct{}), make(chan struct{})
-	mw, err := statsigmw.New(client.Statsig(), statsigmw.Config{})
+	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +445,50 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 	case <-time.After(shutdownTimeout):
 		t.Fatal("serve did not return")
 	}
-	if evs := backend.CustomEvents(); len(evs) != 1 || evs[0].Name != signupEvent {
+	if evs := backend.Events(); len(evs) != 1 || evs[0].Name != signupEvent {
 		t.Errorf("the backend got %+v, want the one event of the drained request", evs)
 	}
+}
+
+// TestRunOfflineWithRedis runs the wiring offline with REDIS_URL: the store
+// keeps the lab's config and the visitors' assignments under the offline
+// prefix, and its counts are logged at shutdown. A Redis that does not
+// answer at start is a warning, not a failure.
+func TestRunOfflineWithRedis(t *testing.T) {
+	rs, rdb := startRedisClient(t)
+	r := startRun(t, map[string]string{"REDIS_URL": "redis://" + rs.Addr + "/0"})
+	if out := r.Out.String(); !strings.Contains(out, `msg="Redis: config cache and sticky assignments"`) || !strings.Contains(out, "prefix="+redisOfflinePrefix) {
+		t.Errorf("the log does not name the Redis store:\n%s", out)
+	}
+	// The second visitor: what the first read of a name by a new instance
+	// does to its visitor is TestStickyOnANewInstance's concern.
+	get(t, newBrowser(t), r.URL+"/tasks")
+	browser := newBrowser(t)
+	p := parseTasksPage(t, get(t, browser, r.URL+"/tasks"))
+	ctx := context.Background()
+	if !rdb.HExists(ctx, redisOfflinePrefix+"sticky:"+p.Visitor+":"+stickyUnit, experimentName).Val() {
+		t.Errorf("no sticky value for visitor %s under %q; keys: %q", p.Visitor, redisOfflinePrefix, rdb.Keys(ctx, "*").Val())
+	}
+	ok := waitFor(ctx, 5*time.Second, func() bool { return rdb.Exists(ctx, redisOfflinePrefix+"statsig.cache").Val() == 1 })
+	if !ok {
+		t.Errorf("no config under %q; keys: %q", redisOfflinePrefix, rdb.Keys(ctx, "*").Val())
+	}
+	if n := len(rdb.Keys(ctx, redisPrefix+"*").Val()); n != 0 {
+		t.Errorf("an offline run wrote %d keys under the online prefix %q", n, redisPrefix)
+	}
+	r.stop(t)
+	if !regexp.MustCompile(`msg="redis store" sticky_loads=[1-9]\d* sticky_saves=[1-9]`).MatchString(r.Out.String()) {
+		t.Errorf("no store counts with loads and saves at shutdown:\n%s", r.Out.String())
+	}
+
+	// Nothing listens on the address of a stopped server.
+	rs.Kill()
+	r = startRun(t, map[string]string{"REDIS_URL": "redis://" + rs.Addr})
+	if out := r.Out.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "Redis does not answer") {
+		t.Errorf("no warning about the unreachable Redis:\n%s", out)
+	}
+	if p := parseTasksPage(t, get(t, browser, r.URL+"/tasks?random=1")); !isLabGroup(p.Group) {
+		t.Errorf("with Redis down, /tasks shows group %q, want a group of the experiment", p.Group)
+	}
+	r.stop(t)
 }

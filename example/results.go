@@ -11,7 +11,7 @@ import (
 // received. *statsigtest.Server implements it.
 type eventSource interface {
 	Exposures() []statsigtest.Exposure
-	CustomEvents() []statsigtest.Event
+	Events() []statsigtest.Event
 }
 
 // srmAlpha is the p-value below which the sample ratio check fails. It is
@@ -119,7 +119,7 @@ func computeResults(src eventSource, experiment, event string, arms []armSpec) r
 		}
 	}
 	converted := make(map[string]bool)
-	for _, e := range src.CustomEvents() {
+	for _, e := range src.Events() {
 		if e.Name != event {
 			continue
 		}

@@ -22,7 +22,7 @@ type fakeEvents struct {
 }
 
 func (f fakeEvents) Exposures() []statsigtest.Exposure { return f.exposures }
-func (f fakeEvents) CustomEvents() []statsigtest.Event { return f.events }
+func (f fakeEvents) Events() []statsigtest.Event       { return f.events }
 
 // splitEvents returns the events of exposed[i] visitors exposed to the i-th
 // group of labArms, of whom the first converted[i] signed up.
@@ -177,7 +177,7 @@ func TestResultsSRM(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := splitEvents(tt.exposed, []int{10, 10, 10, 10})
-			h, err := newApp(appConfig{Events: src, FlushInterval: time.Second})
+			h, err := newApp(appConfig{Client: testClient(t), Events: src, FlushInterval: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +223,7 @@ func TestResultsSRM(t *testing.T) {
 // TestResultsPageTable checks the table's adjusted p-values and intervals
 // as the page shows them, for the figures of TestComputeResultsReference.
 func TestResultsPageTable(t *testing.T) {
-	h, err := newApp(appConfig{Events: splitEvents([]int{1000, 980, 1030, 990}, []int{120, 150, 125, 90})})
+	h, err := newApp(appConfig{Client: testClient(t), Events: splitEvents([]int{1000, 980, 1030, 990}, []int{120, 150, 125, 90})})
 	if err != nil {
 		t.Fatal(err)
 	}

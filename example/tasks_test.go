@@ -442,7 +442,7 @@ func FuzzTaskAPI(f *testing.F) {
 	f.Add("POST", "", "text/plain", `{"title": "x"}`)
 	f.Add("POST", "", "application/json", `{"title": "\u0000\ud800"}`)
 	store := newTaskStore()
-	h, err := newApp(appConfig{Store: store})
+	h, err := newApp(appConfig{Client: testClient(f), Store: store})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -121,6 +121,8 @@ func runScenario(ctx context.Context, sc scenario, bin string, procs int, o opti
 		"ADDR=127.0.0.1:0",
 		"STATSIG_SERVER_SECRET=" + statsigtest.Key,
 		"STATSIG_API=" + backend.URL,
+		// Online the example requires a session key; the load uses no login.
+		"SESSION_KEY=loadtest-session-key-0123456789",
 	}
 	if sc.Fixed != "" {
 		env = append(env, "FIXED_GROUP="+sc.Fixed)
