@@ -5,6 +5,8 @@
 # module of its own so that the root module does not depend on chromedp.
 # Safe to run again.
 set -euo pipefail
+# e2e is a module apart from the go.work workspace at the root.
+export GOWORK=off
 cd "$(dirname "$0")/.."
 
 if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ] ||

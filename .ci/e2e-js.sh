@@ -4,6 +4,8 @@
 # e2e/js/package-lock.json, then runs the e2e module's Bootstrap tests.
 # Idempotent; needs no network beyond apt and the npm registry.
 set -euo pipefail
+# e2e is a module apart from the go.work workspace at the root.
+export GOWORK=off
 cd "$(dirname "$0")/.."
 
 # The tests skip when node or the client is missing, except under CI=true,

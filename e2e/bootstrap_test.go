@@ -42,22 +42,23 @@ const (
 // a real SDK client of that backend.
 func bsMiddleware(t *testing.T, cfg statsigmw.Config) *statsigmw.Middleware {
 	t.Helper()
-	srv := statsigtest.Start(t, statsigtest.Config{
-		Experiments: []statsigtest.Experiment{
-			{Name: bsExpUser, Unit: statsigtest.UserID, Groups: []statsigtest.Group{
+	srv := statsigtest.NewServer(statsigtest.Config{
+		Experiments: []statsigtest.ExperimentSpec{
+			{Name: bsExpUser, Unit: statsigtest.UnitUserID, Groups: []statsigtest.Group{
 				{Name: "Control", Weight: 50, Params: map[string]any{bsParamUser: "three"}},
 				{Name: "Short", Weight: 50, Params: map[string]any{bsParamUser: "one"}},
 			}},
-			{Name: bsExpStable, Unit: statsigtest.StableID, Groups: []statsigtest.Group{
+			{Name: bsExpStable, Unit: statsigtest.UnitStableID, Groups: []statsigtest.Group{
 				{Name: "Blue", Weight: 25, Params: map[string]any{bsParamStable: "blue"}},
 				{Name: "Green", Weight: 25, Params: map[string]any{bsParamStable: "green"}},
 				{Name: "Red", Weight: 25, Params: map[string]any{bsParamStable: "red"}},
 				{Name: "Orange", Weight: 25, Params: map[string]any{bsParamStable: "orange"}},
 			}},
 		},
-		Gates: []statsigtest.Gate{{Name: bsGate, PassPercentage: 50}},
+		Gates: []statsigtest.GateSpec{{Name: bsGate, PassPercentage: 50}},
 	})
-	m, err := statsigmw.New(srv.Client(t), cfg)
+	t.Cleanup(srv.Close)
+	m, err := statsigmw.New(srv.NewClient(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

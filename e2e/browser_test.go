@@ -205,6 +205,9 @@ func buildExample(t *testing.T) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "./example")
 	cmd.Dir = root
+	// The example is a module of the repository's workspace; this module
+	// (e2e) is not, and its tests run with GOWORK=off.
+	cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./example: %v\n%s", err, out)
 	}
