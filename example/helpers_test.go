@@ -39,15 +39,7 @@ func startApp(t testing.TB, live bool, tweaks ...func(*appConfig)) *testApp {
 	t.Cleanup(backend.Close)
 	var client *statsigclient.Client
 	if live {
-		c, err := statsigclient.New(offlineClientConfig(backend))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = c.Shutdown(ctx)
-		})
+		c := newClient(t, offlineClientConfig(backend))
 		if !c.Initialized() {
 			t.Fatal("the client did not initialise")
 		}
@@ -69,6 +61,22 @@ func startApp(t testing.TB, live bool, tweaks ...func(*appConfig)) *testApp {
 	return &testApp{URL: ts.URL, Backend: backend, Client: client, Store: store, handler: h}
 }
 
+// newClient returns a client made with cfg, shut down (within 5 s) when the
+// test ends.
+func newClient(t testing.TB, cfg statsigclient.Config) *statsigclient.Client {
+	t.Helper()
+	c, err := statsigclient.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
+	})
+	return c
+}
+
 // startAppWithoutConfigs starts the app on a client that never got
 // configs: its backend refuses config downloads (the fault stays set until
 // the test clears it).
@@ -76,15 +84,7 @@ func startAppWithoutConfigs(t *testing.T) *testApp {
 	t.Helper()
 	backend := startBackend(t)
 	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{Refuse: true})
-	client, err := statsigclient.New(backend.ClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = client.Shutdown(ctx)
-	})
+	client := newClient(t, backend.ClientConfig())
 	if client.Initialized() {
 		t.Fatal("the client initialised against a backend that refuses config downloads")
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/labkit/statsigmw"
 	"github.com/labkit/statsigmw/internal/redisserver"
 	"github.com/labkit/statsigmw/redisstore"
-	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -40,15 +39,7 @@ func startStickyApp(t testing.TB, backend *statsigtest.Server, rdb *redis.Client
 	}
 	cfg := backend.ClientConfig()
 	cfg.Options.UserPersistentStorage = store.UserPersistentStorage()
-	client, err := statsigclient.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = client.Shutdown(ctx)
-	})
+	client := newClient(t, cfg)
 	h, err := newApp(appConfig{Client: client, Middleware: statsigmw.Config{StickyUnit: stickyUnit}})
 	if err != nil {
 		t.Fatal(err)
