@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	statsig "github.com/statsig-io/go-sdk"
@@ -31,8 +32,9 @@ type scope struct {
 	r   *http.Request  // nil for a scope made by NewContext
 	rw  responseWriter // the wrapper Handler passes on; part of the scope to save an allocation
 
-	id        string // the anonymous visitor id, never empty
-	source    string
+	now       time.Time      // when the request arrived: the one clock reading of a request
+	id        string         // the anonymous visitor id, never empty
+	fields    map[string]any // the user's Custom: the source of id, shared
 	secure    bool
 	setCookie bool
 	silent    bool        // HEAD: no exposures, no events
@@ -44,6 +46,8 @@ type scope struct {
 	stickyOnce sync.Once
 	persisted  statsig.UserPersistedValues
 
+	visitor  *visitorIDs // the shared ids of s.id; the user's CustomIDs while sharedIDs
+	shared   bool        // the user's ids are exactly visitor's: UserID and CustomIDs
 	unitOnce sync.Once
 	unit     exposure.Key // hash of the user's ids, for de-duplication keys
 
@@ -133,7 +137,13 @@ func NewContext(ctx context.Context, client *statsigclient.Client, user statsig.
 		u.CustomIDs = make(map[string]string, 1)
 	}
 	u.CustomIDs["stableID"] = stable
-	s := &scope{Context: ctx, id: stable, source: sourceContext}
+	if _, ok := u.Custom["id_source"]; !ok {
+		if u.Custom == nil {
+			u.Custom = make(map[string]any, 1)
+		}
+		u.Custom["id_source"] = sourceContext
+	}
+	s := &scope{Context: ctx, id: stable}
 	if client != nil {
 		s.sdk = client.SDK()
 	}
@@ -164,13 +174,15 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 // source: the SDK never writes to a user's maps (it reads them, and drops
 // PrivateAttributes from its copy of a user when it logs an event). A
 // Config.ExtendUser hook gets copies.
-var sourceFields = map[string]map[string]any{}
+var (
+	fieldsCookie    = sourceFields(sourceCookie)
+	fieldsNew       = sourceFields(sourceNew)
+	fieldsRandom    = sourceFields(sourceRandom)
+	fieldsIP        = sourceFields(sourceIP)
+	fieldsEphemeral = sourceFields(sourceEphemeral)
+)
 
-func init() {
-	for _, s := range []string{sourceCookie, sourceNew, sourceRandom, sourceIP, sourceEphemeral} {
-		sourceFields[s] = map[string]any{"id_source": s}
-	}
-}
+func sourceFields(source string) map[string]any { return map[string]any{"id_source": source} }
 
 // getUser builds the request's statsig.User on first use, with ctx: the
 // context of the first call that needs it.
@@ -182,15 +194,17 @@ func (s *scope) getUser(ctx context.Context) *statsig.User {
 func (s *scope) buildUser(ctx context.Context) {
 	m, r := s.m, s.r
 	cfg := &m.cfg
-	u := statsig.User{
+	s.visitor = m.visitors.get(s.id, m.keys)
+	s.shared = true
+	u := &s.user // built in place: a local copy would escape to the hooks
+	*u = statsig.User{
 		UserID:    s.id,
-		UserAgent: truncate(r.UserAgent(), maxUserAgentLen),
-		Locale:    locale(r.Header.Get("Accept-Language")),
-		CustomIDs: map[string]string{"stableID": s.id},
-		Custom:    sourceFields[s.source],
+		UserAgent: truncate(header(r.Header, "User-Agent"), maxUserAgentLen),
+		Locale:    locale(header(r.Header, "Accept-Language")),
+		CustomIDs: s.visitor.ids, // shared: a hook gets a copy
+		Custom:    s.fields,
 	}
-	if ip, ok := m.ips.ClientIP(r); ok {
-		a := m.ipAttrs.get(ip)
+	if a := m.clientAttrs(r); a != nil {
 		u.PrivateAttributes = a.attrs
 		if cfg.UnsafeSendIP {
 			u.IpAddress = a.text
@@ -204,12 +218,17 @@ func (s *scope) buildUser(ctx context.Context) {
 		if cfg.LoginID != nil {
 			if uid := cfg.LoginID(hr); uid != "" && len(uid) <= maxLoginIDLen {
 				u.UserID = uid
+				s.shared = false
 			}
 		}
 		if cfg.ExtendUser != nil {
-			u.Custom = cloneMap(u.Custom) // shared maps: the hook gets copies
-			u.PrivateAttributes = cloneMap(u.PrivateAttributes)
-			cfg.ExtendUser(hr, &u)
+			hu := *u // the hook edits a copy, with copies of the shared maps
+			hu.Custom = cloneMap(hu.Custom)
+			hu.PrivateAttributes = cloneMap(hu.PrivateAttributes)
+			hu.CustomIDs = cloneMap(hu.CustomIDs)
+			s.shared = false
+			cfg.ExtendUser(hr, &hu)
+			*u = hu
 			// No request may leave without its ids.
 			if u.UserID == "" {
 				u.UserID = s.id
@@ -222,7 +241,14 @@ func (s *scope) buildUser(ctx context.Context) {
 			}
 		}
 	}
-	s.user = u
+}
+
+// header returns the first value of a header whose canonical name is key.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func truncate(s string, n int) string {
@@ -305,6 +331,9 @@ func (s *scope) key(u *statsig.User, kind memoKind, name, param string) exposure
 
 // unitKey hashes every id of u, custom ids in order of their type.
 func (s *scope) unitKey(u *statsig.User) exposure.Key {
+	if s.shared {
+		return s.visitor.unit
+	}
 	if len(u.CustomIDs) == 1 {
 		for t, id := range u.CustomIDs {
 			return s.m.keys.Key(u.UserID, t, id)
@@ -335,11 +364,11 @@ func (s *scope) shouldLog(k exposure.Key, o uint64) bool {
 		}
 		return true
 	}
-	prev, found := m.dedup.Acquire(k)
+	prev, found := m.dedup.Acquire(k, s.now)
 	switch {
 	case !found:
 		m.dedup.Set(k, o)
-	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o):
+	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, s.now):
 		m.suppressed.Add(1)
 		return false
 	}
@@ -364,7 +393,7 @@ func (s *scope) plan(e *memoEntry, u *statsig.User, param string) (logNow bool, 
 		return true, k, 0, false
 	}
 	k = s.key(u, e.kind, e.name, param)
-	prev, found = m.dedup.Acquire(k)
+	prev, found = m.dedup.Acquire(k, s.now)
 	return !found, k, prev, found
 }
 
@@ -383,7 +412,7 @@ func (s *scope) settle(e *memoEntry, u *statsig.User, param string, logNow bool,
 		}
 		return false
 	case found:
-		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o) {
+		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, s.now) {
 			m.suppressed.Add(1)
 			return false
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
@@ -190,8 +191,8 @@ func TestNewContext(t *testing.T) {
 	if err := statsigmw.LogEvent(ctx, "done"); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := statsigmw.User(ctx); u.CustomIDs["stableID"] != "visitor-7" || u.UserID != "user-7" {
-		t.Errorf("User = %+v", u)
+	if u, _ := statsigmw.User(ctx); u.CustomIDs["stableID"] != "visitor-7" || u.UserID != "user-7" || u.Custom["id_source"] != "context" {
+		t.Errorf("User = %+v, want user-7/visitor-7 with id_source context", u)
 	}
 	backend.Flush(t, client)
 	xs, evs := backend.Exposures(), backend.Events()
@@ -303,5 +304,43 @@ func TestHooks(t *testing.T) {
 	_, evs := e.flush()
 	if len(evs) != 1 || evs[0].User.Email != "a@example.com" {
 		t.Errorf("events %+v, want one carrying the hook's email", evs)
+	}
+}
+
+// TestHookGetsCopies checks that what an ExtendUser hook writes into the
+// user's maps stays in its request: the middleware shares the maps of a
+// returning visitor's user across requests.
+func TestHookGetsCopies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, statsigmw.Config{
+		ExtendUser: func(r *http.Request, u *statsig.User) {
+			if c := r.Header.Get("X-Company"); c != "" {
+				u.CustomIDs["companyID"] = c
+				u.Custom["plan"] = "team"
+			}
+		},
+	}, false)
+	var got []statsig.User
+	h := e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		statsigmw.Experiment(r.Context(), "exp")
+		u, _ := statsigmw.User(r.Context())
+		got = append(got, u)
+	}))
+	cookie := cookieName + "=" + stamped(uuid.NewString())
+	for _, company := range []string{"", "acme", ""} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Cookie", cookie)
+		if company != "" {
+			r.Header.Set("X-Company", company)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if got[1].CustomIDs["companyID"] != "acme" || got[1].Custom["plan"] != "team" {
+		t.Errorf("request with the header: user %+v, want the hook's companyID and plan", got[1])
+	}
+	for _, i := range []int{0, 2} {
+		if len(got[i].CustomIDs) != 1 || got[i].Custom["plan"] != nil {
+			t.Errorf("request %d without the header: user %+v, want only the stableID and no plan", i, got[i])
+		}
 	}
 }

@@ -3,8 +3,10 @@ package statsigmw
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"hash"
+	"hash/maphash"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -12,10 +14,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/labkit/statsigmw/internal/clientip"
+	"github.com/labkit/statsigmw/internal/exposure"
 )
 
 // The sources of a visitor id, sent as the custom user field "id_source".
@@ -100,50 +105,73 @@ func validVisitorID(s string) bool {
 		return false
 	}
 	for i := 0; i < uuidLen; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
+		if want := uuidPattern[i]; want != 0 {
+			if s[i] != want {
 				return false
 			}
-		case 14:
-			if c != '4' {
-				return false
-			}
-		case 19:
-			if c != '8' && c != '9' && c != 'a' && c != 'b' {
-				return false
-			}
-		default:
-			if hexDigit(c) < 0 {
-				return false
-			}
+		} else if !lowerHex[s[i]] {
+			return false
 		}
 	}
-	return true
+	switch s[19] {
+	case '8', '9', 'a', 'b':
+		return true
+	}
+	return false
+}
+
+// uuidPattern has the fixed bytes of a v4 UUID; zero means a hex digit.
+var uuidPattern = [uuidLen]byte{8: '-', 13: '-', 14: '4', 18: '-', 23: '-'}
+
+var lowerHex = [256]bool{
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true,
+	'8': true, '9': true, 'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true,
 }
 
 func newVisitorID() string { return uuid.New().String() }
 
 // cookieValue returns the value of the cookie called name and how many
-// cookies of that name the request carries. It scans the Cookie header lines
-// as net/http does (pairs separated by ';', optional spaces) but allocates
-// nothing.
+// cookies of that name the request carries. It reads the Cookie header lines
+// as net/http does (pairs separated by ';', each trimmed of white space) but
+// allocates nothing, and looks only at the pairs that start with name.
 func cookieValue(h http.Header, name string) (value string, count int) {
 	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
+		for i := 0; ; {
+			j := strings.Index(line[i:], name)
+			if j < 0 {
+				break
+			}
+			at := i + j
+			i = at + len(name)
+			if i == len(line) || line[i] != '=' || !pairStart(line[:at]) {
 				continue
 			}
+			end := strings.IndexByte(line[i:], ';')
+			if end < 0 {
+				end = len(line) - i
+			}
+			// line[at] is not a space: TrimSpace trims the value's end only.
+			value = strings.TrimSpace(line[at : i+end])[len(name)+1:]
 			count++
-			value = v
 		}
 	}
 	return value, count
+}
+
+// pairStart reports whether a pair starts after before: whether before is
+// empty or ends with ';' followed only by white space.
+func pairStart(before string) bool {
+	for before != "" {
+		r, size := utf8.DecodeLastRuneInString(before)
+		switch {
+		case r == ';':
+			return true
+		case !unicode.IsSpace(r):
+			return false
+		}
+		before = before[:len(before)-size]
+	}
+	return true
 }
 
 // wantsRandom reports whether the query asks for a new simulated visitor:
@@ -243,16 +271,70 @@ type ipAttr struct {
 
 func (t *ipAttrTable) get(a netip.Addr) *ipAttr {
 	b := a.As16()
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h = (h ^ uint64(c)) * 1099511628211
-	}
-	slot := &t[h%uint64(len(t))]
+	h := (binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	slot := &t[(h>>32)%uint64(len(t))]
 	if p := slot.Load(); p != nil && p.addr == a {
 		return p
 	}
 	text := a.String()
 	p := &ipAttr{addr: a, text: text, attrs: map[string]any{"ip": text}}
+	slot.Store(p)
+	return p
+}
+
+// peerTable remembers the attributes of recent untrusted peers by their
+// RemoteAddr, so that the requests of a keep-alive connection do not parse
+// its address again. A trusted peer's requests are resolved from their
+// forwarding headers every time.
+type peerTable struct {
+	seed  maphash.Seed
+	slots [1024]atomic.Pointer[peerAttr]
+}
+
+type peerAttr struct {
+	remote string
+	attr   *ipAttr
+}
+
+// clientAttrs returns the attributes of r's client IP, or nil when it has
+// no trustworthy one.
+func (m *Middleware) clientAttrs(r *http.Request) *ipAttr {
+	slot := &m.peers.slots[maphash.String(m.peers.seed, r.RemoteAddr)%uint64(len(m.peers.slots))]
+	if p := slot.Load(); p != nil && p.remote == r.RemoteAddr {
+		return p.attr
+	}
+	ip, peer, ok := m.ips.Resolve(r)
+	if !ok {
+		return nil
+	}
+	a := m.ipAttrs.get(ip)
+	if peer {
+		slot.Store(&peerAttr{remote: r.RemoteAddr, attr: a})
+	}
+	return a
+}
+
+// visitorTable remembers, for recent visitor ids, the CustomIDs map of
+// their users and the de-duplication key of their unit, so that a returning
+// visitor's request builds neither again. Like ipAttrTable, it is a
+// direct-mapped table of read-only entries. Safe for concurrent use.
+type visitorTable struct {
+	seed  maphash.Seed
+	slots [1024]atomic.Pointer[visitorIDs]
+}
+
+type visitorIDs struct {
+	id   string
+	ids  map[string]string // {"stableID": id}; never written after it is made
+	unit exposure.Key      // the key of the unit (UserID: id, stableID: id)
+}
+
+func (t *visitorTable) get(id string, keys exposure.Hasher) *visitorIDs {
+	slot := &t.slots[maphash.String(t.seed, id)%uint64(len(t.slots))]
+	if p := slot.Load(); p != nil && p.id == id {
+		return p
+	}
+	p := &visitorIDs{id: id, ids: map[string]string{"stableID": id}, unit: keys.Key(id, "stableID", id)}
 	slot.Store(p)
 	return p
 }

@@ -478,6 +478,34 @@ func TestPrivacyAndAttributes(t *testing.T) {
 	})).ServeHTTP(httptest.NewRecorder(), r)
 }
 
+// TestUserIPPerRequest checks the IP attribute of requests that share a
+// connection: a direct client's is its address; behind a trusted proxy it
+// follows each request's forwarding header, never an earlier request's.
+func TestUserIPPerRequest(t *testing.T) {
+	t.Parallel()
+	mw := mustNew(t, statsigmw.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	for i, tt := range []struct{ remote, xff, want string }{
+		{"10.0.0.1:5000", "203.0.113.7", "203.0.113.7"},
+		{"10.0.0.1:5000", "198.51.100.9", "198.51.100.9"},
+		{"10.0.0.1:5000", "", ""}, // a trusted peer without the header: no IP
+		{"192.0.2.7:5", "", "192.0.2.7"},
+		{"192.0.2.7:5", "203.0.113.7", "192.0.2.7"}, // an untrusted peer's header is ignored
+		{"192.0.2.8:5", "", "192.0.2.8"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, _ := statsigmw.User(r.Context())
+			if got, _ := u.PrivateAttributes["ip"].(string); got != tt.want {
+				t.Errorf("request %d (peer %s, X-Forwarded-For %q): ip %q, want %q", i, tt.remote, tt.xff, got, tt.want)
+			}
+		})).ServeHTTP(httptest.NewRecorder(), r)
+	}
+}
+
 func TestUnsafeSendIP(t *testing.T) {
 	t.Parallel()
 	mw := mustNew(t, statsigmw.Config{UnsafeSendIP: true})

@@ -3,6 +3,7 @@ package statsigmw
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -167,6 +168,8 @@ type Middleware struct {
 	dedup        *exposure.Cache // nil: off
 	keys         exposure.Hasher
 	ipAttrs      ipAttrTable
+	visitors     visitorTable
+	peers        peerTable
 
 	namesMu sync.RWMutex
 	names   map[nameKey]nameState
@@ -194,6 +197,7 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 		return nil, errors.New("statsigmw: nil client")
 	}
 	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameState)}
+	m.visitors.seed, m.peers.seed = maphash.MakeSeed(), maphash.MakeSeed()
 	switch cfg.Identity {
 	case CookieIdentity, IPIdentity:
 	default:
@@ -248,7 +252,7 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 		return nil, fmt.Errorf("statsigmw: negative exposure cache size %d", size)
 	}
 	if window > 0 {
-		m.dedup = exposure.NewCache(size, window, nil)
+		m.dedup = exposure.NewCache(size, window)
 	}
 
 	ips, err := clientip.New(cfg.TrustedProxies, cfg.UseForwarded)
@@ -304,7 +308,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		s := m.newScope(r)
 		s.rw.ResponseWriter = w
 		if s.setCookie {
-			http.SetCookie(w, m.cookie(s.id, s.secure))
+			http.SetCookie(w, m.cookie(s.id, s.secure, s.now))
 			s.dependent.Store(true)
 		}
 		next.ServeHTTP(&s.rw, r.WithContext(s))
@@ -328,20 +332,20 @@ func (m *Middleware) Stats() Stats {
 //  4. A hash key and a trustworthy client IP: the keyed hash.
 //  5. Otherwise an id for this request alone.
 func (m *Middleware) newScope(r *http.Request) *scope {
-	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, secure: m.secureFor(r), silent: r.Method == http.MethodHead}
+	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, now: time.Now(), secure: m.secureFor(r), silent: r.Method == http.MethodHead}
 	s.rw.s = s
 	consent := m.cfg.Consent == nil || m.cfg.Consent(r)
 	cookieMode := consent && m.cfg.Identity == CookieIdentity
 
 	switch {
 	case m.cfg.AllowRandom && wantsRandom(r.URL):
-		s.id, s.source, s.setCookie = newVisitorID(), sourceRandom, cookieMode
+		s.id, s.fields, s.setCookie = newVisitorID(), fieldsRandom, cookieMode
 		return s
 	case consent:
 		if v, n := cookieValue(r.Header, m.cookieName); n == 1 {
 			if id, set, ok := parseVisitorCookie(v); ok {
-				s.id, s.source = id, sourceCookie
-				age := time.Since(set)
+				s.id, s.fields = id, fieldsCookie
+				age := s.now.Sub(set)
 				s.setCookie = age >= m.refreshAfter || age < -time.Hour // forged or skewed stamps are reset too
 				return s
 			}
@@ -349,15 +353,15 @@ func (m *Middleware) newScope(r *http.Request) *scope {
 	}
 	switch {
 	case cookieMode:
-		s.id, s.source, s.setCookie = newVisitorID(), sourceNew, true
+		s.id, s.fields, s.setCookie = newVisitorID(), fieldsNew, true
 	case m.hasher != nil:
 		if ip, ok := m.ips.ClientIP(r); ok {
-			s.id, s.source = m.hasher.id(ip), sourceIP
+			s.id, s.fields = m.hasher.id(ip), fieldsIP
 			break
 		}
 		fallthrough
 	default:
-		s.id, s.source = newVisitorID(), sourceEphemeral
+		s.id, s.fields = newVisitorID(), fieldsEphemeral
 	}
 	return s
 }
@@ -372,10 +376,10 @@ func (m *Middleware) secureFor(r *http.Request) bool {
 	return r.TLS != nil
 }
 
-func (m *Middleware) cookie(id string, secure bool) *http.Cookie {
+func (m *Middleware) cookie(id string, secure bool, now time.Time) *http.Cookie {
 	return &http.Cookie{
 		Name:     m.cookieName,
-		Value:    visitorCookieValue(id, time.Now()),
+		Value:    visitorCookieValue(id, now),
 		Path:     "/",
 		MaxAge:   m.maxAge,
 		HttpOnly: true,

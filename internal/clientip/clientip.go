@@ -67,20 +67,30 @@ func New(trusted []netip.Prefix, forwarded bool) (Resolver, error) {
 // IP, bad quoting) to the right of the first untrusted hop, or would need more
 // than maxHops hops to be walked.
 func (r Resolver) ClientIP(req *http.Request) (addr netip.Addr, ok bool) {
+	addr, _, ok = r.Resolve(req)
+	return addr, ok
+}
+
+// Resolve is ClientIP that also reports whether the address is the peer's
+// own (the peer is not trusted): then it depends on req.RemoteAddr alone, and
+// a caller may remember it for that RemoteAddr.
+func (r Resolver) Resolve(req *http.Request) (addr netip.Addr, peer, ok bool) {
 	if req == nil {
-		return netip.Addr{}, false
+		return netip.Addr{}, false, false
 	}
-	peer, ok := parsePeer(req.RemoteAddr)
+	p, ok := parsePeer(req.RemoteAddr)
 	if !ok {
-		return netip.Addr{}, false
+		return netip.Addr{}, false, false
 	}
-	if !r.trusts(peer) {
-		return peer, true
+	if !r.trusts(p) {
+		return p, true, true
 	}
 	if r.forwarded {
-		return r.walkForwarded(req.Header.Values(headerForwarded))
+		addr, ok = r.walkForwarded(req.Header.Values(headerForwarded))
+	} else {
+		addr, ok = r.walkXForwardedFor(req.Header.Values(headerXForwardedFor))
 	}
-	return r.walkXForwardedFor(req.Header.Values(headerXForwardedFor))
+	return addr, false, ok
 }
 
 // Normalize unmaps IPv4-mapped IPv6 (::ffff:a.b.c.d -> a.b.c.d) and drops any IPv6 zone.

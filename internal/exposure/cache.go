@@ -8,6 +8,7 @@
 package exposure
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -26,8 +27,8 @@ type Hasher struct{ s0, s1 maphash.Seed }
 // NewHasher returns a Hasher with fresh random seeds.
 func NewHasher() Hasher { return Hasher{maphash.MakeSeed(), maphash.MakeSeed()} }
 
-// Key hashes the given strings, each followed by a separator byte that
-// cannot occur in them unescaped, so ("ab","c") and ("a","bc") differ.
+// Key hashes the given strings. Each is prefixed with its length, so
+// ("ab","c") and ("a","bc") differ.
 func (h Hasher) Key(parts ...string) Key { return h.sum(nil, parts) }
 
 // Extend hashes the strings that follow a key already made, such as the key
@@ -35,38 +36,33 @@ func (h Hasher) Key(parts ...string) Key { return h.sum(nil, parts) }
 // identifies (a, b) as Key(a..., b...) would, with a shorter input.
 func (h Hasher) Extend(k Key, parts ...string) Key {
 	var prefix [16]byte
-	for i := 0; i < 8; i++ {
-		prefix[i], prefix[8+i] = byte(k[0]>>(8*i)), byte(k[1]>>(8*i))
-	}
+	binary.LittleEndian.PutUint64(prefix[:8], k[0])
+	binary.LittleEndian.PutUint64(prefix[8:], k[1])
 	return h.sum(prefix[:], parts)
 }
 
-// sum is the two 64-bit hashes, one per seed, of prefix and parts.
+// sum is the two 64-bit hashes, one per seed, of prefix and parts. The input
+// is laid out once, on the stack when it is short, and hashed in one call
+// per seed: a streaming maphash.Hash costs several times as much here.
 func (h Hasher) sum(prefix []byte, parts []string) Key {
-	var k Key
-	for i, seed := range [2]maphash.Seed{h.s0, h.s1} {
-		var m maphash.Hash
-		m.SetSeed(seed)
-		m.Write(prefix)
-		for _, p := range parts {
-			m.WriteString(p)
-			m.WriteByte(0)
-		}
-		k[i] = m.Sum64()
+	var buf [256]byte
+	b := encode(append(buf[:0], prefix...), parts)
+	return Key{maphash.Bytes(h.s0, b), maphash.Bytes(h.s1, b)}
+}
+
+func encode(b []byte, parts []string) []byte {
+	for _, p := range parts {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
 	}
-	return k
+	return b
 }
 
 // Outcome hashes the strings that describe an outcome (rule, group, value).
 // It is never [Pending].
 func (h Hasher) Outcome(parts ...string) uint64 {
-	var a maphash.Hash
-	a.SetSeed(h.s0)
-	for _, p := range parts {
-		a.WriteString(p)
-		a.WriteByte(0)
-	}
-	if o := a.Sum64(); o != Pending {
+	var buf [256]byte
+	if o := maphash.Bytes(h.s0, encode(buf[:0], parts)); o != Pending {
 		return o
 	}
 	return 1
@@ -82,7 +78,6 @@ const shards = 64
 // concurrent use.
 type Cache struct {
 	window time.Duration
-	now    func() time.Time
 	shards [shards]shard
 }
 
@@ -102,17 +97,15 @@ type entry struct {
 }
 
 // NewCache returns a cache of at least size keys (rounded up to a multiple of
-// the shard count) that remembers an exposure for window. now is the clock;
-// nil means time.Now.
-func NewCache(size int, window time.Duration, now func() time.Time) *Cache {
-	if now == nil {
-		now = time.Now
-	}
+// the shard count) that remembers an exposure for window. The clock is the
+// caller's: it passes the time to the methods that start a window, so that a
+// request reads the clock once whatever it looks up.
+func NewCache(size int, window time.Duration) *Cache {
 	per := (size + shards - 1) / shards
 	if per < 1 {
 		per = 1
 	}
-	c := &Cache{window: window, now: now}
+	c := &Cache{window: window}
 	for i := range c.shards {
 		s := &c.shards[i]
 		n := 1
@@ -131,12 +124,13 @@ func (c *Cache) Size() int { return len(c.shards[0].ents) * shards }
 
 func (c *Cache) shard(k Key) *shard { return &c.shards[k[0]%shards] }
 
-// Acquire looks k up. When k is unknown or its window has passed, it records k
-// as [Pending] for a new window and returns found=false: the caller logs the
-// exposure and then calls [Cache.Set] with the outcome. Otherwise it returns
-// the outcome last recorded (Pending while another caller is logging it).
-func (c *Cache) Acquire(k Key) (outcome uint64, found bool) {
-	now := c.now().UnixNano()
+// Acquire looks k up at time now. When k is unknown or its window has
+// passed, it records k as [Pending] for a new window and returns
+// found=false: the caller logs the exposure and then calls [Cache.Set] with
+// the outcome. Otherwise it returns the outcome last recorded (Pending while
+// another caller is logging it).
+func (c *Cache) Acquire(k Key, at time.Time) (outcome uint64, found bool) {
+	now := at.UnixNano()
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -167,11 +161,11 @@ func (c *Cache) Set(k Key, outcome uint64) {
 	s.mu.Unlock()
 }
 
-// Swap replaces k's outcome old with outcome and starts a new window,
-// reporting whether it did: of concurrent callers that saw the same old
-// outcome, exactly one wins and logs the exposure of the new one.
-func (c *Cache) Swap(k Key, old, outcome uint64) bool {
-	now := c.now().UnixNano()
+// Swap replaces k's outcome old with outcome and starts a new window at
+// time now, reporting whether it did: of concurrent callers that saw the
+// same old outcome, exactly one wins and logs the exposure of the new one.
+func (c *Cache) Swap(k Key, old, outcome uint64, at time.Time) bool {
+	now := at.UnixNano()
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -16,35 +16,35 @@ func (c *clock) advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func TestWindow(t *testing.T) {
 	var clk clock
-	c := NewCache(100, time.Minute, clk.now)
+	c := NewCache(100, time.Minute)
 	h := NewHasher()
 	k := h.Key("visitor-1", "exp")
-	if _, found := c.Acquire(k); found {
+	if _, found := c.Acquire(k, clk.now()); found {
 		t.Fatal("new key found")
 	}
 	c.Set(k, 7)
-	if o, found := c.Acquire(k); !found || o != 7 {
+	if o, found := c.Acquire(k, clk.now()); !found || o != 7 {
 		t.Fatalf("Acquire = %d, %v; want 7, true", o, found)
 	}
 	clk.advance(59 * time.Second)
-	if _, found := c.Acquire(k); !found {
+	if _, found := c.Acquire(k, clk.now()); !found {
 		t.Fatal("forgotten within the window")
 	}
 	clk.advance(2 * time.Second)
-	if _, found := c.Acquire(k); found {
+	if _, found := c.Acquire(k, clk.now()); found {
 		t.Fatal("remembered after the window")
 	}
-	if o, found := c.Acquire(k); !found || o != Pending {
+	if o, found := c.Acquire(k, clk.now()); !found || o != Pending {
 		t.Fatalf("after a lapsed Acquire: %d, %v; want Pending, true", o, found)
 	}
 }
 
 func TestSwap(t *testing.T) {
-	c := NewCache(100, time.Hour, nil)
+	c := NewCache(100, time.Hour)
 	k := NewHasher().Key("v", "exp")
-	c.Acquire(k)
+	c.Acquire(k, time.Now())
 	c.Set(k, 1)
-	if c.Swap(k, 2, 3) {
+	if c.Swap(k, 2, 3, time.Now()) {
 		t.Error("Swap from a stale outcome succeeded")
 	}
 	var wins atomic.Int32
@@ -53,7 +53,7 @@ func TestSwap(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c.Swap(k, 1, 2) {
+			if c.Swap(k, 1, 2, time.Now()) {
 				wins.Add(1)
 			}
 		}()
@@ -65,7 +65,7 @@ func TestSwap(t *testing.T) {
 }
 
 func TestAcquireConcurrent(t *testing.T) {
-	c := NewCache(1000, time.Hour, nil)
+	c := NewCache(1000, time.Hour)
 	h := NewHasher()
 	var firsts atomic.Int32
 	var wg sync.WaitGroup
@@ -74,7 +74,7 @@ func TestAcquireConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				if _, found := c.Acquire(h.Key(fmt.Sprint(i))); !found {
+				if _, found := c.Acquire(h.Key(fmt.Sprint(i)), time.Now()); !found {
 					firsts.Add(1)
 				}
 			}
@@ -87,7 +87,7 @@ func TestAcquireConcurrent(t *testing.T) {
 }
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
-	c := NewCache(shards, time.Hour, nil) // one key per shard
+	c := NewCache(shards, time.Hour) // one key per shard
 	h := NewHasher()
 	// Find three keys of one shard.
 	var ks []Key
@@ -97,21 +97,21 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 			ks = append(ks, k)
 		}
 	}
-	c.Acquire(ks[0])
-	c.Acquire(ks[1]) // evicts ks[0]
-	if _, found := c.Acquire(ks[0]); found {
+	c.Acquire(ks[0], time.Now())
+	c.Acquire(ks[1], time.Now()) // evicts ks[0]
+	if _, found := c.Acquire(ks[0], time.Now()); found {
 		t.Error("a full shard kept its oldest key")
 	}
 	// With two slots, the recently used key survives.
-	c2 := NewCache(2*shards, time.Hour, nil)
-	c2.Acquire(ks[0])
-	c2.Acquire(ks[1])
-	c2.Acquire(ks[0]) // touch
-	c2.Acquire(ks[2]) // evicts ks[1]
-	if _, found := c2.Acquire(ks[0]); !found {
+	c2 := NewCache(2*shards, time.Hour)
+	c2.Acquire(ks[0], time.Now())
+	c2.Acquire(ks[1], time.Now())
+	c2.Acquire(ks[0], time.Now()) // touch
+	c2.Acquire(ks[2], time.Now()) // evicts ks[1]
+	if _, found := c2.Acquire(ks[0], time.Now()); !found {
 		t.Error("the recently used key was evicted")
 	}
-	if _, found := c2.Acquire(ks[1]); found {
+	if _, found := c2.Acquire(ks[1], time.Now()); found {
 		t.Error("the least recently used key was kept")
 	}
 }
@@ -144,12 +144,12 @@ func TestMemoryBound(t *testing.T) {
 		return ms.HeapAlloc
 	}
 	before := heap()
-	c := NewCache(size, time.Hour, nil)
+	c := NewCache(size, time.Hour)
 	h := NewHasher()
 	made := heap()
 	for i := 0; i < visitors; i++ {
 		k := h.Key(fmt.Sprintf("visitor-%d", i), "button_color_v3")
-		if _, found := c.Acquire(k); !found {
+		if _, found := c.Acquire(k, time.Now()); !found {
 			c.Set(k, uint64(i)|1)
 		}
 	}
@@ -166,14 +166,14 @@ func TestMemoryBound(t *testing.T) {
 }
 
 func BenchmarkAcquire(b *testing.B) {
-	c := NewCache(100_000, time.Hour, nil)
+	c := NewCache(100_000, time.Hour)
 	h := NewHasher()
 	k := h.Key("visitor", "exp")
-	c.Acquire(k)
+	c.Acquire(k, time.Now())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c.Acquire(k)
+		c.Acquire(k, time.Now())
 	}
 }
 
@@ -182,7 +182,7 @@ func BenchmarkAcquire(b *testing.B) {
 // checked together.
 func TestAgainstModel(t *testing.T) {
 	const perShard = 4
-	c := NewCache(perShard*shards, time.Hour, nil)
+	c := NewCache(perShard*shards, time.Hour)
 	h := NewHasher()
 	model := map[uint64][]Key{} // shard -> keys, most recent first
 	rng := uint64(1)
@@ -199,7 +199,7 @@ func TestAgainstModel(t *testing.T) {
 				at = i
 			}
 		}
-		_, found := c.Acquire(k)
+		_, found := c.Acquire(k, time.Now())
 		if found != (at >= 0) {
 			t.Fatalf("op %d: found %v, model says %v", op, found, at >= 0)
 		}
