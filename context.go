@@ -32,28 +32,26 @@ type scope struct {
 	r   *http.Request  // nil for a scope made by NewContext
 	rw  responseWriter // the wrapper Handler passes on; part of the scope to save an allocation
 
-	now       time.Time      // when the request arrived: the one clock reading of a request
+	now       int64          // when the request arrived, in Unix nanoseconds: its one clock reading
 	id        string         // the anonymous visitor id, never empty
 	fields    map[string]any // the user's Custom: the source of id, shared
 	secure    bool
 	setCookie bool
 	silent    bool        // HEAD: no exposures, no events
+	shared    bool        // the user's ids are exactly visitor's: UserID and CustomIDs
+	used      uint8       // entries of inline in use
 	dependent atomic.Bool // the response depends on the visitor
 
 	userOnce sync.Once
 	user     statsig.User // built by userOnce; read-only afterwards
+	visitor  *visitorIDs  // the shared ids of id: the user's CustomIDs while shared
+	unit     exposure.Key // hash of the user's ids, for de-duplication keys; built with the user
 
 	stickyOnce sync.Once
 	persisted  statsig.UserPersistedValues
 
-	visitor  *visitorIDs // the shared ids of s.id; the user's CustomIDs while sharedIDs
-	shared   bool        // the user's ids are exactly visitor's: UserID and CustomIDs
-	unitOnce sync.Once
-	unit     exposure.Key // hash of the user's ids, for de-duplication keys
-
 	mu     sync.Mutex
 	inline [1]memoEntry // the first evaluation, without an allocation
-	used   int
 	more   []*memoEntry
 }
 
@@ -241,6 +239,11 @@ func (s *scope) buildUser(ctx context.Context) {
 			}
 		}
 	}
+	if s.shared {
+		s.unit = s.visitor.unit
+	} else if m.dedup != nil {
+		s.unit = s.unitKey(u)
+	}
 }
 
 // header returns the first value of a header whose canonical name is key.
@@ -299,7 +302,7 @@ func (s *scope) stickyValues(u *statsig.User) statsig.UserPersistedValues {
 func (s *scope) entry(kind memoKind, name string) *memoEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := 0; i < s.used; i++ {
+	for i := 0; i < int(s.used); i++ {
 		if e := &s.inline[i]; e.kind == kind && e.name == name {
 			return e
 		}
@@ -310,7 +313,7 @@ func (s *scope) entry(kind memoKind, name string) *memoEntry {
 		}
 	}
 	var e *memoEntry
-	if s.used < len(s.inline) {
+	if int(s.used) < len(s.inline) {
 		e = &s.inline[s.used]
 		s.used++
 	} else {
@@ -324,16 +327,21 @@ func (s *scope) entry(kind memoKind, name string) *memoEntry {
 // key is the de-duplication key of an exposure: every id of the user (a
 // superset of the unit the config is evaluated on, so that two visitors
 // never share a key), the kind, the name and a layer's parameter.
-func (s *scope) key(u *statsig.User, kind memoKind, name, param string) exposure.Key {
-	s.unitOnce.Do(func() { s.unit = s.unitKey(u) })
-	return s.m.keys.Extend(s.unit, kindNames[kind], name, param)
+func (s *scope) key(kind memoKind, name, param string) exposure.Key {
+	return s.keyOf(s.m.configKey(kind, name), param)
+}
+
+// keyOf is key with the config's key, configKey(kind, name), at hand.
+func (s *scope) keyOf(config exposure.Key, param string) exposure.Key {
+	k := exposure.Combine(s.unit, config)
+	if param != "" {
+		k = s.m.keys.Extend(k, param)
+	}
+	return k
 }
 
 // unitKey hashes every id of u, custom ids in order of their type.
 func (s *scope) unitKey(u *statsig.User) exposure.Key {
-	if s.shared {
-		return s.visitor.unit
-	}
 	if len(u.CustomIDs) == 1 {
 		for t, id := range u.CustomIDs {
 			return s.m.keys.Key(u.UserID, t, id)
@@ -364,11 +372,11 @@ func (s *scope) shouldLog(k exposure.Key, o uint64) bool {
 		}
 		return true
 	}
-	prev, found := m.dedup.Acquire(k, s.now)
+	prev, found := m.dedup.Acquire(k, time.Unix(0, s.now))
 	switch {
 	case !found:
 		m.dedup.Set(k, o)
-	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, s.now):
+	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, time.Unix(0, s.now)):
 		m.suppressed.Add(1)
 		return false
 	}
@@ -385,15 +393,16 @@ func (s *scope) plan(e *memoEntry, u *statsig.User, param string) (logNow bool, 
 	if m == nil {
 		return false, k, 0, false // NewContext: evaluate, then log if known
 	}
-	if m.nameState(e.kind, e.name) != nameKnown {
+	info := m.lookupName(e.kind, e.name)
+	if info.state != nameKnown {
 		return false, k, 0, false
 	}
 	e.wasKnown = true
 	if m.dedup == nil {
 		return true, k, 0, false
 	}
-	k = s.key(u, e.kind, e.name, param)
-	prev, found = m.dedup.Acquire(k, s.now)
+	k = s.keyOf(info.key, param)
+	prev, found = m.dedup.Acquire(k, time.Unix(0, s.now))
 	return !found, k, prev, found
 }
 
@@ -412,7 +421,7 @@ func (s *scope) settle(e *memoEntry, u *statsig.User, param string, logNow bool,
 		}
 		return false
 	case found:
-		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, s.now) {
+		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, time.Unix(0, s.now)) {
 			m.suppressed.Add(1)
 			return false
 		}
@@ -424,7 +433,7 @@ func (s *scope) settle(e *memoEntry, u *statsig.User, param string, logNow bool,
 		m.logged.Add(1)
 		return true
 	}
-	return s.shouldLog(s.key(u, e.kind, e.name, param), o)
+	return s.shouldLog(s.key(e.kind, e.name, param), o)
 }
 
 func (s *scope) experiment(ctx context.Context, name string, expose bool) (statsig.DynamicConfig, bool) {
@@ -456,7 +465,7 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 	if expose && e.known && !s.silent && !e.exposed.Load() && e.exposed.CompareAndSwap(false, true) {
 		// Peeked first: the exposure is due now.
 		u := s.getUser(ctx)
-		if s.m == nil || s.shouldLog(s.key(u, kindExperiment, name, ""), s.outcome(e.config.RuleID, e.config.GroupName)) {
+		if s.m == nil || s.shouldLog(s.key(kindExperiment, name, ""), s.outcome(e.config.RuleID, e.config.GroupName)) {
 			s.logExposure(u, name, e)
 		}
 	}
@@ -550,8 +559,7 @@ func (s *scope) layerParam(e *memoEntry, v statsig.Layer, param string) {
 		return
 	}
 	if s.m != nil {
-		u := &s.user // built before the layer was evaluated
-		if !s.shouldLog(s.key(u, kindLayer, e.name, param), s.outcome(l.layer.RuleID, l.layer.AllocatedExperimentName, l.layer.GroupName)) {
+		if !s.shouldLog(s.key(kindLayer, e.name, param), s.outcome(l.layer.RuleID, l.layer.AllocatedExperimentName, l.layer.GroupName)) {
 			return
 		}
 	}

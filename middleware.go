@@ -172,7 +172,7 @@ type Middleware struct {
 	peers        peerTable
 
 	namesMu sync.RWMutex
-	names   map[nameKey]nameState
+	names   map[nameKey]nameInfo
 
 	logged, suppressed atomic.Int64
 }
@@ -196,7 +196,7 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 	if client == nil {
 		return nil, errors.New("statsigmw: nil client")
 	}
-	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameState)}
+	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameInfo)}
 	m.visitors.seed, m.peers.seed = maphash.MakeSeed(), maphash.MakeSeed()
 	switch cfg.Identity {
 	case CookieIdentity, IPIdentity:
@@ -308,7 +308,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		s := m.newScope(r)
 		s.rw.ResponseWriter = w
 		if s.setCookie {
-			http.SetCookie(w, m.cookie(s.id, s.secure, s.now))
+			http.SetCookie(w, m.cookie(s.id, s.secure, time.Unix(0, s.now)))
 			s.dependent.Store(true)
 		}
 		next.ServeHTTP(&s.rw, r.WithContext(s))
@@ -332,7 +332,7 @@ func (m *Middleware) Stats() Stats {
 //  4. A hash key and a trustworthy client IP: the keyed hash.
 //  5. Otherwise an id for this request alone.
 func (m *Middleware) newScope(r *http.Request) *scope {
-	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, now: time.Now(), secure: m.secureFor(r), silent: r.Method == http.MethodHead}
+	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, now: time.Now().UnixNano(), secure: m.secureFor(r), silent: r.Method == http.MethodHead}
 	s.rw.s = s
 	consent := m.cfg.Consent == nil || m.cfg.Consent(r)
 	cookieMode := consent && m.cfg.Identity == CookieIdentity
@@ -345,7 +345,7 @@ func (m *Middleware) newScope(r *http.Request) *scope {
 		if v, n := cookieValue(r.Header, m.cookieName); n == 1 {
 			if id, set, ok := parseVisitorCookie(v); ok {
 				s.id, s.fields = id, fieldsCookie
-				age := s.now.Sub(set)
+				age := time.Unix(0, s.now).Sub(set)                     // saturates for a cookie without a time
 				s.setCookie = age >= m.refreshAfter || age < -time.Hour // forged or skewed stamps are reset too
 				return s
 			}
@@ -404,11 +404,23 @@ type nameKey struct {
 	name string
 }
 
-func (m *Middleware) nameState(kind memoKind, name string) nameState {
+// nameInfo is what the Middleware knows of a name: its state and its
+// key for de-duplication, configKey(kind, name).
+type nameInfo struct {
+	state nameState
+	key   exposure.Key
+}
+
+func (m *Middleware) lookupName(kind memoKind, name string) nameInfo {
 	m.namesMu.RLock()
-	st := m.names[nameKey{kind, name}]
+	info := m.names[nameKey{kind, name}]
 	m.namesMu.RUnlock()
-	return st
+	return info
+}
+
+// configKey is the de-duplication key of a config.
+func (m *Middleware) configKey(kind memoKind, name string) exposure.Key {
+	return m.keys.Key(kindNames[kind], name)
 }
 
 // learn records whether the client recognised name, and warns the first
@@ -425,9 +437,14 @@ func (m *Middleware) learn(kind memoKind, name string, d *statsig.EvaluationDeta
 	}
 	k := nameKey{kind, name}
 	m.namesMu.Lock()
-	old := m.names[k]
-	if old != st && (old != nameNew || len(m.names) < maxKnownNames) {
-		m.names[k] = st
+	info, seen := m.names[k]
+	old := info.state
+	if old != st && (seen || len(m.names) < maxKnownNames) {
+		if !seen {
+			info.key = m.configKey(kind, name)
+		}
+		info.state = st
+		m.names[k] = info
 	}
 	m.namesMu.Unlock()
 	if !known && old != nameUnknown {

@@ -41,6 +41,12 @@ func (h Hasher) Extend(k Key, parts ...string) Key {
 	return h.sum(prefix[:], parts)
 }
 
+// Combine identifies the pair (a, b) of keys made by one Hasher from inputs
+// of different shapes, such as a unit and a config, at the cost of two XORs:
+// the keys are seeded hashes, unknown outside the process, so two different
+// pairs share a combined key with probability 2^-128.
+func Combine(a, b Key) Key { return Key{a[0] ^ b[0], a[1] ^ b[1]} }
+
 // sum is the two 64-bit hashes, one per seed, of prefix and parts. The input
 // is laid out once, on the stack when it is short, and hashed in one call
 // per seed: a streaming maphash.Hash costs several times as much here.

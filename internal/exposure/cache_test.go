@@ -127,6 +127,23 @@ func TestKeysAreDistinct(t *testing.T) {
 	if h.Outcome("", "") == Pending {
 		t.Error("an outcome is Pending")
 	}
+	// Every (unit, config) pair of a grid combines to its own key, the
+	// same each time.
+	seen := map[Key]string{}
+	for u := 0; u < 2000; u++ {
+		uk := h.Key(fmt.Sprint("visitor-", u), "stableID", fmt.Sprint("visitor-", u))
+		for c := 0; c < 20; c++ {
+			ck := h.Key("experiment", fmt.Sprint("exp-", c))
+			k, pair := Combine(uk, ck), fmt.Sprint(u, "/", c)
+			if other, dup := seen[k]; dup {
+				t.Fatalf("pairs %s and %s combine to one key", other, pair)
+			}
+			seen[k] = pair
+			if Combine(uk, ck) != k {
+				t.Fatal("Combine is not deterministic")
+			}
+		}
+	}
 }
 
 // TestMemoryBound inserts a million distinct visitors into a cache of
