@@ -43,33 +43,31 @@ const (
 	maxCookieLen = stampedLen
 )
 
-// parseVisitorCookie returns the visitor id and the time the cookie was set
-// (zero for a cookie without a time) of a cookie value, or ok=false when the
-// value is not exactly one of the two forms. uuid.Parse alone accepts braces,
-// urn:uuid:, 32-digit forms and upper case, so it is not used: any other form
-// gets a fresh id.
-func parseVisitorCookie(v string) (id string, set time.Time, ok bool) {
+// parseVisitorCookie returns the visitor id and the Unix time, in seconds,
+// when the cookie was set (zero for a cookie without a time) of a cookie
+// value, or ok=false when the value is not exactly one of the two forms.
+// uuid.Parse alone accepts braces, urn:uuid:, 32-digit forms and upper case,
+// so it is not used: any other form gets a fresh id.
+func parseVisitorCookie(v string) (id string, set int64, ok bool) {
 	switch len(v) {
 	case uuidLen:
 	case stampedLen:
 		if v[uuidLen] != '-' {
-			return "", time.Time{}, false
+			return "", 0, false
 		}
-		var sec int64
 		for i := uuidLen + 1; i < stampedLen; i++ {
 			d := hexDigit(v[i])
 			if d < 0 {
-				return "", time.Time{}, false
+				return "", 0, false
 			}
-			sec = sec<<4 | int64(d)
+			set = set<<4 | int64(d)
 		}
-		set = time.Unix(sec, 0)
 	default:
-		return "", time.Time{}, false
+		return "", 0, false
 	}
 	id = v[:uuidLen]
 	if !validVisitorID(id) {
-		return "", time.Time{}, false
+		return "", 0, false
 	}
 	return id, set, true
 }

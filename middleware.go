@@ -345,7 +345,7 @@ func (m *Middleware) newScope(r *http.Request) *scope {
 		if v, n := cookieValue(r.Header, m.cookieName); n == 1 {
 			if id, set, ok := parseVisitorCookie(v); ok {
 				s.id, s.fields = id, fieldsCookie
-				age := time.Unix(0, s.now).Sub(set)                     // saturates for a cookie without a time
+				age := time.Duration(s.now - set*int64(time.Second))    // no time: the age since 1970
 				s.setCookie = age >= m.refreshAfter || age < -time.Hour // forged or skewed stamps are reset too
 				return s
 			}
