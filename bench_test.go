@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	statsig "github.com/statsig-io/go-sdk"
@@ -153,7 +155,16 @@ func BenchmarkPage(b *testing.B) { benchmarkPage(b, false) }
 // loopback, one keep-alive client.
 func BenchmarkPageLoopback(b *testing.B) { benchmarkPage(b, true) }
 
-func benchmarkPage(b *testing.B, loopback bool) {
+// pageVariant is one way of writing the experiment page, with the request
+// it serves.
+type pageVariant struct {
+	name string
+	h    http.Handler
+	r    *http.Request
+}
+
+// pageVariants returns BenchmarkPage's variants, in the order it runs them.
+func pageVariants(b *testing.B) []pageVariant {
 	client := benchClient(b)
 	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
@@ -192,6 +203,16 @@ func benchmarkPage(b *testing.B, loopback bool) {
 			page(exp.GetString("color", "blue"), w)
 		}))
 	}
+	return []pageVariant{
+		{"plain", plain, returning},
+		{"handrolled", handrolled, returning},
+		{"experiment-returning", reads(1), returning},
+		{"experiment-returning-3x", reads(3), returning},
+		{"experiment-new", reads(1), fresh},
+	}
+}
+
+func benchmarkPage(b *testing.B, loopback bool) {
 	run := func(h http.Handler, r *http.Request) func(*testing.B) {
 		return func(b *testing.B) {
 			b.ReportAllocs()
@@ -224,11 +245,55 @@ func benchmarkPage(b *testing.B, loopback bool) {
 			}
 		}
 	}
-	b.Run("plain", run(plain, returning))
-	b.Run("handrolled", run(handrolled, returning))
-	b.Run("experiment-returning", run(reads(1), returning))
-	b.Run("experiment-returning-3x", run(reads(3), returning))
-	b.Run("experiment-new", run(reads(1), fresh))
+	for _, v := range pageVariants(b) {
+		b.Run(v.name, run(v.h, v.r))
+	}
+}
+
+// BenchmarkPageRounds runs BenchmarkPage's variants in 15 interleaved rounds
+// of b.N requests each, in one process, so that the drift of a noisy machine
+// falls on every variant alike. It reports each variant's median ns/op and
+// the median, over rounds, of the two ratios the de-duplication work is
+// judged by: experiment-returning/handrolled and
+// experiment-returning-3x/experiment-returning. Its own ns/op is the time of
+// one request of every variant in every round.
+func BenchmarkPageRounds(b *testing.B) {
+	const rounds = 15
+	vs := pageVariants(b)
+	times := make([][]float64, len(vs)) // ns/op of variant i in each round
+	b.ReportAllocs()
+	b.ResetTimer()
+	for round := 0; round < rounds; round++ {
+		for i, v := range vs {
+			start := time.Now()
+			for n := 0; n < b.N; n++ {
+				v.h.ServeHTTP(httptest.NewRecorder(), v.r)
+			}
+			times[i] = append(times[i], float64(time.Since(start).Nanoseconds())/float64(b.N))
+		}
+	}
+	b.StopTimer()
+	ratio := func(num, den int) float64 {
+		r := make([]float64, rounds)
+		for k := range r {
+			r[k] = times[num][k] / times[den][k]
+		}
+		return median(r)
+	}
+	for i, v := range vs {
+		b.ReportMetric(median(times[i]), v.name+"-ns/op")
+	}
+	b.ReportMetric(ratio(2, 1), "returning/handrolled")
+	b.ReportMetric(ratio(3, 2), "3x/1x")
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // TestMemoisedReadAllocs pins the zero-allocation memoised read that the
