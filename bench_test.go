@@ -5,9 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	statsig "github.com/statsig-io/go-sdk"
@@ -148,7 +146,9 @@ func BenchmarkExperiment(b *testing.B) {
 //   - experiment-new: through the middleware, a new visitor every request.
 //
 // The returning visitor is one fixed id, so every variant evaluates the same
-// rules (see DESIGN.md on benchmarking evaluation).
+// rules. On a noisy machine, compare the variants with scripts/bench-page.sh:
+// within one process the hand-rolled variant's buffered exposures stay live
+// and slow the collections of whichever variant runs next.
 func BenchmarkPage(b *testing.B) { benchmarkPage(b, false) }
 
 // BenchmarkPageLoopback is BenchmarkPage through a real HTTP server on
@@ -248,52 +248,6 @@ func benchmarkPage(b *testing.B, loopback bool) {
 	for _, v := range pageVariants(b) {
 		b.Run(v.name, run(v.h, v.r))
 	}
-}
-
-// BenchmarkPageRounds runs BenchmarkPage's variants in 15 interleaved rounds
-// of b.N requests each, in one process, so that the drift of a noisy machine
-// falls on every variant alike. It reports each variant's median ns/op and
-// the median, over rounds, of the two ratios the de-duplication work is
-// judged by: experiment-returning/handrolled and
-// experiment-returning-3x/experiment-returning. Its own ns/op is the time of
-// one request of every variant in every round.
-func BenchmarkPageRounds(b *testing.B) {
-	const rounds = 15
-	vs := pageVariants(b)
-	times := make([][]float64, len(vs)) // ns/op of variant i in each round
-	b.ReportAllocs()
-	b.ResetTimer()
-	for round := 0; round < rounds; round++ {
-		for i, v := range vs {
-			start := time.Now()
-			for n := 0; n < b.N; n++ {
-				v.h.ServeHTTP(httptest.NewRecorder(), v.r)
-			}
-			times[i] = append(times[i], float64(time.Since(start).Nanoseconds())/float64(b.N))
-		}
-	}
-	b.StopTimer()
-	ratio := func(num, den int) float64 {
-		r := make([]float64, rounds)
-		for k := range r {
-			r[k] = times[num][k] / times[den][k]
-		}
-		return median(r)
-	}
-	for i, v := range vs {
-		b.ReportMetric(median(times[i]), v.name+"-ns/op")
-	}
-	b.ReportMetric(ratio(2, 1), "returning/handrolled")
-	b.ReportMetric(ratio(3, 2), "3x/1x")
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
 }
 
 // TestMemoisedReadAllocs pins the zero-allocation memoised read that the
