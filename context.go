@@ -388,7 +388,7 @@ func (s *scope) shouldLog(k exposure.Key, o uint64) bool {
 // the same call: only for a name the client is known to have, when the
 // exposure is due. found and prev are the de-duplication state to settle
 // after an evaluation that did not log.
-func (s *scope) plan(e *memoEntry, u *statsig.User, param string) (logNow bool, k exposure.Key, prev uint64, found bool) {
+func (s *scope) plan(e *memoEntry) (logNow bool, k exposure.Key, prev uint64, found bool) {
 	m := s.m
 	if m == nil {
 		return false, k, 0, false // NewContext: evaluate, then log if known
@@ -401,14 +401,14 @@ func (s *scope) plan(e *memoEntry, u *statsig.User, param string) (logNow bool, 
 	if m.dedup == nil {
 		return true, k, 0, false
 	}
-	k = s.keyOf(info.key, param)
+	k = s.keyOf(info.key, "")
 	prev, found = m.dedup.Acquire(k, time.Unix(0, s.now))
 	return !found, k, prev, found
 }
 
 // settle finishes the exposure decision after the evaluation and reports
 // whether the exposure must still be logged by a manual SDK call.
-func (s *scope) settle(e *memoEntry, u *statsig.User, param string, logNow bool, k exposure.Key, prev uint64, found bool, o uint64) bool {
+func (s *scope) settle(e *memoEntry, logNow bool, k exposure.Key, prev uint64, found bool, o uint64) bool {
 	m := s.m
 	if m == nil {
 		return true
@@ -433,7 +433,7 @@ func (s *scope) settle(e *memoEntry, u *statsig.User, param string, logNow bool,
 		m.logged.Add(1)
 		return true
 	}
-	return s.shouldLog(s.key(e.kind, e.name, param), o)
+	return s.shouldLog(s.key(e.kind, e.name, ""), o)
 }
 
 func (s *scope) experiment(ctx context.Context, name string, expose bool) (statsig.DynamicConfig, bool) {
@@ -446,7 +446,7 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 		var k exposure.Key
 		var prev uint64
 		if expose {
-			logNow, k, prev, found = s.plan(e, u, "")
+			logNow, k, prev, found = s.plan(e)
 		}
 		e.opts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}
 		e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.opts)
@@ -458,7 +458,7 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 			return
 		}
 		e.exposed.Store(true)
-		if s.settle(e, u, "", logNow, k, prev, found, s.outcome(e.config.RuleID, e.config.GroupName)) {
+		if s.settle(e, logNow, k, prev, found, s.outcome(e.config.RuleID, e.config.GroupName)) {
 			s.logExposure(u, name, e)
 		}
 	})
@@ -493,7 +493,7 @@ func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
 		var k exposure.Key
 		var prev uint64
 		if !s.silent {
-			logNow, k, prev, found = s.plan(e, u, "")
+			logNow, k, prev, found = s.plan(e)
 		}
 		var g statsig.FeatureGate
 		if logNow {
@@ -513,7 +513,7 @@ func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
 		if g.Value {
 			value = "true"
 		}
-		if s.settle(e, u, "", logNow, k, prev, found, s.outcome(g.RuleID, value)) {
+		if s.settle(e, logNow, k, prev, found, s.outcome(g.RuleID, value)) {
 			s.sdk.ManuallyLogGateExposure(*u, name)
 		}
 	})
