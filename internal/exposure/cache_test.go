@@ -121,6 +121,9 @@ func TestKeysAreDistinct(t *testing.T) {
 	if h.Key("ab", "c") == h.Key("a", "bc") {
 		t.Error(`Key("ab","c") == Key("a","bc")`)
 	}
+	if h.Key("a\x00b", "c") == h.Key("a", "b", "c") {
+		t.Error(`an id with a zero byte makes the key of other ids`)
+	}
 	if k := h.Key("visitor"); h.Extend(k, "exp") == h.Extend(k, "exp2") || h.Extend(k, "exp") == h.Extend(h.Key("visitor2"), "exp") {
 		t.Error("Extend gave one key for different input")
 	}
