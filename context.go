@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	statsig "github.com/statsig-io/go-sdk"
@@ -32,7 +31,7 @@ type scope struct {
 	r   *http.Request  // nil for a scope made by NewContext
 	rw  responseWriter // the wrapper Handler passes on; part of the scope to save an allocation
 
-	now       int64          // when the request arrived, in Unix nanoseconds: its one clock reading
+	now       int64          // when the request arrived, in Unix nanoseconds: for its cookie
 	id        string         // the anonymous visitor id, never empty
 	fields    map[string]any // the user's Custom: the source of id, shared
 	secure    bool
@@ -372,11 +371,11 @@ func (s *scope) shouldLog(k exposure.Key, o uint64) bool {
 		}
 		return true
 	}
-	prev, found := m.dedup.Acquire(k, time.Unix(0, s.now))
+	prev, found := m.dedup.Acquire(k, m.clock())
 	switch {
 	case !found:
 		m.dedup.Set(k, o)
-	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, time.Unix(0, s.now)):
+	case prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, m.clock()):
 		m.suppressed.Add(1)
 		return false
 	}
@@ -402,7 +401,7 @@ func (s *scope) plan(e *memoEntry) (logNow bool, k exposure.Key, prev uint64, fo
 		return true, k, 0, false
 	}
 	k = s.keyOf(info.key, "")
-	prev, found = m.dedup.Acquire(k, time.Unix(0, s.now))
+	prev, found = m.dedup.Acquire(k, m.clock())
 	return !found, k, prev, found
 }
 
@@ -421,7 +420,7 @@ func (s *scope) settle(e *memoEntry, logNow bool, k exposure.Key, prev uint64, f
 		}
 		return false
 	case found:
-		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, time.Unix(0, s.now)) {
+		if prev == exposure.Pending || prev == o || !m.dedup.Swap(k, prev, o, m.clock()) {
 			m.suppressed.Add(1)
 			return false
 		}

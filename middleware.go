@@ -175,7 +175,17 @@ type Middleware struct {
 	names   map[nameKey]nameInfo
 
 	logged, suppressed atomic.Int64
+
+	// start and startNano anchor clock: a reading of the monotonic clock
+	// costs about half of time.Now and never jumps with the wall clock.
+	start     time.Time
+	startNano int64
 }
+
+// clock returns the time for exposure windows, read when an exposure is
+// decided (a scope may outlive its request by hours: an event stream, a
+// goroutine), from the monotonic clock.
+func (m *Middleware) clock() time.Time { return time.Unix(0, m.startNano+int64(time.Since(m.start))) }
 
 // Stats counts the exposures of a Middleware since it was made.
 type Stats struct {
@@ -196,7 +206,8 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 	if client == nil {
 		return nil, errors.New("statsigmw: nil client")
 	}
-	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameInfo)}
+	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameInfo), start: time.Now()}
+	m.startNano = m.start.UnixNano()
 	m.visitors.seed, m.peers.seed = maphash.MakeSeed(), maphash.MakeSeed()
 	switch cfg.Identity {
 	case CookieIdentity, IPIdentity:

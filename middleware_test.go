@@ -366,6 +366,37 @@ func TestExposureDeduplication(t *testing.T) {
 			t.Errorf("20 concurrent requests of each of 10 visitors logged %d exposures, want 10 (and the first visitor's)", len(xs))
 		}
 	})
+	t.Run("window", func(t *testing.T) {
+		// The window starts when the exposure is logged, even by a scope
+		// that outlives its request by hours (an event stream), and ends
+		// an ExposureWindow later.
+		t.Parallel()
+		e := newEnv(t, statsigmw.Config{ExposureWindow: time.Hour}, false)
+		cookie := cookieName + "=" + stamped(uuid.NewString())
+		serve := func(h http.Handler) {
+			req := httptest.NewRequest(http.MethodGet, "/exp", nil)
+			req.Header.Set("Cookie", cookie)
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+		get(t, http.DefaultClient, e.server.URL+"/exp") // another visitor: the name is known
+		var late context.Context
+		serve(e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { late = r.Context() })))
+		app := e.mw.Handler(testApp())
+		statsigmw.AdvanceClock(e.mw, 2*time.Hour)
+		statsigmw.Experiment(late, "exp") // logged now, two hours after its request
+		serve(app)                        // within the window: suppressed
+		statsigmw.AdvanceClock(e.mw, 30*time.Minute)
+		serve(app) // suppressed
+		statsigmw.AdvanceClock(e.mw, 45*time.Minute)
+		serve(app) // the window has passed: logged
+		xs, _ := e.flush()
+		if len(xs) != 3 {
+			t.Errorf("got %d exposures, want 3: the other visitor's, the late read's and the one after the window", len(xs))
+		}
+		if st := e.mw.Stats(); st.ExposuresSuppressed != 2 {
+			t.Errorf("Stats %+v, want 2 suppressed", st)
+		}
+	})
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, statsigmw.Config{ExposureWindow: -1}, false)

@@ -104,8 +104,7 @@ type entry struct {
 
 // NewCache returns a cache of at least size keys (rounded up to a multiple of
 // the shard count) that remembers an exposure for window. The clock is the
-// caller's: it passes the time to the methods that start a window, so that a
-// request reads the clock once whatever it looks up.
+// caller's: it passes the time to the methods that start a window.
 func NewCache(size int, window time.Duration) *Cache {
 	per := (size + shards - 1) / shards
 	if per < 1 {
