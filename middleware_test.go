@@ -378,10 +378,11 @@ func TestExposureDeduplication(t *testing.T) {
 			req.Header.Set("Cookie", cookie)
 			h.ServeHTTP(httptest.NewRecorder(), req)
 		}
-		get(t, http.DefaultClient, e.server.URL+"/exp") // another visitor: the name is known
+		// Served here, not by e.server, so that moving the clock cannot race.
+		app := e.mw.Handler(testApp())
+		app.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/exp", nil)) // another visitor: the name is known
 		var late context.Context
 		serve(e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { late = r.Context() })))
-		app := e.mw.Handler(testApp())
 		statsigmw.AdvanceClock(e.mw, 2*time.Hour)
 		statsigmw.Experiment(late, "exp") // logged now, two hours after its request
 		serve(app)                        // within the window: suppressed
