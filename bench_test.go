@@ -146,9 +146,10 @@ func BenchmarkExperiment(b *testing.B) {
 //   - experiment-new: through the middleware, a new visitor every request.
 //
 // The returning visitor is one fixed id, so every variant evaluates the same
-// rules. On a noisy machine, compare the variants with scripts/bench-page.sh:
-// within one process the hand-rolled variant's buffered exposures stay live
-// and slow the collections of whichever variant runs next.
+// rules. On a noisy machine, compare the variants with scripts/bench-page.sh,
+// which runs each in a fresh process, in interleaved rounds: sub-benchmarks
+// of one run share the SDK client and its logger's buffer, and drift apart
+// with the machine's speed.
 func BenchmarkPage(b *testing.B) { benchmarkPage(b, false) }
 
 // BenchmarkPageLoopback is BenchmarkPage through a real HTTP server on
