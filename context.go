@@ -31,7 +31,6 @@ type scope struct {
 	r   *http.Request  // nil for a scope made by NewContext
 	rw  responseWriter // the wrapper Handler passes on; part of the scope to save an allocation
 
-	now       int64          // when the request arrived, in Unix nanoseconds: for its cookie
 	id        string         // the anonymous visitor id, never empty
 	fields    map[string]any // the user's Custom: the source of id, shared
 	secure    bool

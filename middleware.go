@@ -319,7 +319,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		s := m.newScope(r)
 		s.rw.ResponseWriter = w
 		if s.setCookie {
-			http.SetCookie(w, m.cookie(s.id, s.secure, time.Unix(0, s.now)))
+			http.SetCookie(w, m.cookie(s.id, s.secure, time.Now()))
 			s.dependent.Store(true)
 		}
 		next.ServeHTTP(&s.rw, r.WithContext(s))
@@ -343,7 +343,7 @@ func (m *Middleware) Stats() Stats {
 //  4. A hash key and a trustworthy client IP: the keyed hash.
 //  5. Otherwise an id for this request alone.
 func (m *Middleware) newScope(r *http.Request) *scope {
-	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, now: time.Now().UnixNano(), secure: m.secureFor(r), silent: r.Method == http.MethodHead}
+	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, secure: m.secureFor(r), silent: r.Method == http.MethodHead}
 	s.rw.s = s
 	consent := m.cfg.Consent == nil || m.cfg.Consent(r)
 	cookieMode := consent && m.cfg.Identity == CookieIdentity
@@ -356,8 +356,8 @@ func (m *Middleware) newScope(r *http.Request) *scope {
 		if v, n := cookieValue(r.Header, m.cookieName); n == 1 {
 			if id, set, ok := parseVisitorCookie(v); ok {
 				s.id, s.fields = id, fieldsCookie
-				age := time.Duration(s.now - set*int64(time.Second))    // no time: the age since 1970
-				s.setCookie = age >= m.refreshAfter || age < -time.Hour // forged or skewed stamps are reset too
+				age := time.Duration(time.Now().UnixNano() - set*int64(time.Second)) // no time: the age since 1970
+				s.setCookie = age >= m.refreshAfter || age < -time.Hour              // forged or skewed stamps are reset too
 				return s
 			}
 		}
