@@ -181,11 +181,14 @@ func faultyShutdown(t *testing.T, f statsigtest.Fault, cfg statsigclient.Config,
 
 func TestShutdownBackend503(t *testing.T) {
 	t.Parallel()
-	for _, timeout := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond} {
+	// The deadlines leave the SDK time to hand its final batch over on a
+	// loaded machine (see TestShutdownAccountsExactly), and the first retry
+	// comes after them.
+	for _, timeout := range []time.Duration{500 * time.Millisecond, time.Second} {
 		t.Run(fmt.Sprintf("deadline %v", timeout), func(t *testing.T) {
 			t.Parallel()
-			// The default retries (after 200 ms, then 1 s) outlast the deadline.
-			srv, se := faultyShutdown(t, statsigtest.Fault{Status: 503}, statsigclient.Config{}, timeout)
+			cfg := statsigclient.Config{RetryBackoff: time.Minute}
+			srv, se := faultyShutdown(t, statsigtest.Fault{Status: 503}, cfg, timeout)
 			if !errors.Is(se, context.DeadlineExceeded) {
 				t.Errorf("error %v: want context.DeadlineExceeded", se)
 			}
@@ -217,7 +220,8 @@ func TestShutdownBackend503(t *testing.T) {
 
 func TestShutdownBackendHangs(t *testing.T) {
 	t.Parallel()
-	for _, timeout := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond} {
+	// Deadlines with room for the hand-over, as in TestShutdownBackend503.
+	for _, timeout := range []time.Duration{500 * time.Millisecond, time.Second} {
 		t.Run(fmt.Sprintf("deadline %v", timeout), func(t *testing.T) {
 			t.Parallel()
 			srv, se := faultyShutdown(t, statsigtest.Fault{Hang: true}, statsigclient.Config{}, timeout)
