@@ -259,7 +259,9 @@ func (h *ipHasher) id(a netip.Addr) string {
 // that a returning visitor's request does not format its IP and build a map
 // again. It is a direct-mapped table of read-only entries: a collision only
 // replaces an entry. Safe for concurrent use.
-type ipAttrTable [1024]atomic.Pointer[ipAttr]
+type ipAttrTable [1 << ipAttrBits]atomic.Pointer[ipAttr]
+
+const ipAttrBits = 10
 
 type ipAttr struct {
 	addr  netip.Addr
@@ -270,7 +272,7 @@ type ipAttr struct {
 func (t *ipAttrTable) get(a netip.Addr) *ipAttr {
 	b := a.As16()
 	h := (binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	slot := &t[(h>>32)%uint64(len(t))]
+	slot := &t[h>>(64-ipAttrBits)] // the top bits: each depends on every bit of the address
 	if p := slot.Load(); p != nil && p.addr == a {
 		return p
 	}
