@@ -500,7 +500,7 @@ func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
 			g = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
 		}
 		e.gate = g.Value
-		e.known = s.learn(e, g.EvaluationDetails)
+		e.known = s.learn(e, gateDetails(&g))
 		if s.silent || !e.known {
 			if logNow {
 				s.m.logged.Add(1)
@@ -563,6 +563,19 @@ func (s *scope) layerParam(e *memoEntry, v statsig.Layer, param string) {
 	}
 	(*l.sdkLog)(v, param)
 }
+
+// gateDetails returns g's evaluation details. The SDK gives none to a gate
+// it knows that no rule matched (rule "default") or that is disabled
+// ("disabled"): that gate is still known.
+func gateDetails(g *statsig.FeatureGate) *statsig.EvaluationDetails {
+	if g.EvaluationDetails == nil && (g.RuleID == "default" || g.RuleID == "disabled") {
+		return knownGateDetails
+	}
+	return g.EvaluationDetails
+}
+
+// knownGateDetails stand for the details the SDK leaves out; read-only.
+var knownGateDetails = &statsig.EvaluationDetails{Reason: statsig.ReasonNone}
 
 func (s *scope) learn(e *memoEntry, d *statsig.EvaluationDetails) bool {
 	if s.m == nil || e.wasKnown && recognized(d) {
