@@ -31,8 +31,8 @@ type scope struct {
 	r   *http.Request  // nil for a scope made by NewContext
 	rw  responseWriter // the wrapper Handler passes on; part of the scope to save an allocation
 
-	id        string         // the anonymous visitor id, never empty
-	fields    map[string]any // the user's Custom: the source of id, shared
+	id        string    // the anonymous visitor id, never empty
+	fields    *idFields // the user's Custom: the source of id, shared
 	secure    bool
 	setCookie bool
 	silent    bool        // HEAD: no exposures, no events
@@ -43,6 +43,7 @@ type scope struct {
 	userOnce sync.Once
 	user     statsig.User // built by userOnce; read-only afterwards
 	visitor  *visitorIDs  // the shared ids of id: the user's CustomIDs while shared
+	attr     *ipAttr      // the client IP's attributes, nil without one
 	unit     exposure.Key // hash of the user's ids, for de-duplication keys; built with the user
 
 	stickyOnce sync.Once
@@ -166,10 +167,13 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	return c
 }
 
-// Read-only Custom maps shared by the users of every request, one per
-// source: the SDK never writes to a user's maps (it reads them, and drops
-// PrivateAttributes from its copy of a user when it logs an event). A
-// Config.ExtendUser hook gets copies.
+// idFields holds a read-only Custom map shared by the users of every
+// request, one per source: the SDK never writes to a user's maps (it reads
+// them, and drops PrivateAttributes from its copy of a user when it logs an
+// event). A Config.ExtendUser hook gets copies. A pointer, so that two
+// users' sources compare in one instruction.
+type idFields struct{ custom map[string]any }
+
 var (
 	fieldsCookie    = sourceFields(sourceCookie)
 	fieldsNew       = sourceFields(sourceNew)
@@ -178,7 +182,9 @@ var (
 	fieldsEphemeral = sourceFields(sourceEphemeral)
 )
 
-func sourceFields(source string) map[string]any { return map[string]any{"id_source": source} }
+func sourceFields(source string) *idFields {
+	return &idFields{map[string]any{"id_source": source}}
+}
 
 // getUser builds the request's statsig.User on first use, with ctx: the
 // context of the first call that needs it.
@@ -198,9 +204,10 @@ func (s *scope) buildUser(ctx context.Context) {
 		UserAgent: truncate(header(r.Header, "User-Agent"), maxUserAgentLen),
 		Locale:    locale(header(r.Header, "Accept-Language")),
 		CustomIDs: s.visitor.ids, // shared: a hook gets a copy
-		Custom:    s.fields,
+		Custom:    s.fields.custom,
 	}
 	if a := m.clientAttrs(r); a != nil {
+		s.attr = a
 		u.PrivateAttributes = a.attrs
 		if cfg.UnsafeSendIP {
 			u.IpAddress = a.text
@@ -446,9 +453,15 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 		if expose {
 			logNow, k, prev, found = s.plan(e)
 		}
-		e.opts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}
-		e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.opts)
-		e.known = s.learn(e, e.config.EvaluationDetails)
+		if a := s.recallIf(!logNow, kindExperiment, name); a != nil {
+			e.config, e.known = a.config, true
+		} else {
+			tk := s.begin()
+			e.opts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}
+			e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.opts)
+			e.known = s.learn(e, e.config.EvaluationDetails)
+			s.remember(tk, kindExperiment, name, e.config.EvaluationDetails, &e.config, nil)
+		}
 		if !expose || !e.known {
 			if logNow { // a known name that has gone: the SDK logged it
 				s.m.logged.Add(1)
@@ -494,13 +507,19 @@ func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
 			logNow, k, prev, found = s.plan(e)
 		}
 		var g statsig.FeatureGate
-		if logNow {
-			g = s.sdk.GetGate(*u, name)
+		if a := s.recallIf(!logNow, kindGate, name); a != nil {
+			g, e.known = a.gate, true
 		} else {
-			g = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
+			tk := s.begin()
+			if logNow {
+				g = s.sdk.GetGate(*u, name)
+			} else {
+				g = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
+			}
+			e.known = s.learn(e, gateDetails(&g))
+			s.remember(tk, kindGate, name, g.EvaluationDetails, nil, &g)
 		}
 		e.gate = g.Value
-		e.known = s.learn(e, gateDetails(&g))
 		if s.silent || !e.known {
 			if logNow {
 				s.m.logged.Add(1)

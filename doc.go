@@ -94,6 +94,12 @@
 // pay for. A name the client does not know returns ok false and logs
 // nothing, so a typo is visible.
 //
+// A later request whose user is equal in every field the SDK reads reuses
+// an earlier request's evaluation of a gate or experiment, while the SDK
+// would give the same answer: under the same rule set, and for configs that
+// read nothing but the user (no time condition, no ID list). See
+// Config.AssignmentCacheSize.
+//
 // # Events and the browser
 //
 // [LogEvent] records a conversion against the scope's user, so it is

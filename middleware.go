@@ -16,6 +16,7 @@ import (
 
 	"github.com/labkit/statsigmw/internal/clientip"
 	"github.com/labkit/statsigmw/internal/exposure"
+	"github.com/labkit/statsigmw/internal/rules"
 	"github.com/labkit/statsigmw/statsigclient"
 )
 
@@ -141,6 +142,21 @@ type Config struct {
 	// recently seen is forgotten first. Default 100,000, about 10 MB.
 	ExposureCacheSize int
 
+	// AssignmentCacheSize is how many recent evaluations of experiments and
+	// gates are kept to be reused by later requests; default 4096, about
+	// 1 MB when full; negative turns reuse off. An evaluation is reused only
+	// for a request whose user is equal in every field the SDK can read
+	// (same ids, user agent, locale, IP), under the same rule set, and only
+	// for a gate or experiment whose rules, and those of the gates it
+	// depends on, read nothing but the user: no time conditions and no ID
+	// lists. It returns what the SDK would have returned and is invisible
+	// but for speed, with two exceptions: the SDK's evaluation callbacks are
+	// not called for it (a client with callbacks turns reuse off), and a
+	// local override (the SDK's Override methods) set after an evaluation
+	// was stored is not seen until the rules change. Reuse is off with an
+	// ExtendUser hook and with StickyUnit.
+	AssignmentCacheSize int
+
 	// StickyUnit turns on sticky assignments for a client whose Options set
 	// a UserPersistentStorage: the id type ("userID", "stableID" or a custom
 	// id) whose persisted assignments experiment and layer reads use. They
@@ -166,6 +182,8 @@ type Middleware struct {
 	ips          clientip.Resolver
 	hasher       *ipHasher
 	dedup        *exposure.Cache // nil: off
+	assign       *assignTable    // nil: off
+	rules        *rules.Tracker  // the client's rule sets
 	keys         exposure.Hasher
 	ipAttrs      ipAttrTable
 	visitors     visitorTable
@@ -194,6 +212,10 @@ type Stats struct {
 	// ExposuresSuppressed were read by a handler but not logged, because
 	// the same exposure was logged within Config.ExposureWindow.
 	ExposuresSuppressed int64
+	// AssignmentsReused were experiment and gate reads answered with an
+	// evaluation made for an earlier request (see
+	// Config.AssignmentCacheSize) instead of asking the SDK.
+	AssignmentsReused int64
 }
 
 // New returns a Middleware that evaluates with client. It validates cfg and
@@ -265,6 +287,18 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 	if window > 0 {
 		m.dedup = exposure.NewCache(size, window)
 	}
+	switch n := cfg.AssignmentCacheSize; {
+	case n > maxAssignmentCache:
+		return nil, fmt.Errorf("statsigmw: assignment cache size %d is over %d", n, maxAssignmentCache)
+	case n < 0 || cfg.StickyUnit != "":
+	default:
+		if n == 0 {
+			n = defaultAssignmentCache
+		}
+		if m.rules = rules.Of(client); m.rules != nil {
+			m.assign = newAssignTable(n)
+		}
+	}
 
 	ips, err := clientip.New(cfg.TrustedProxies, cfg.UseForwarded)
 	if err != nil {
@@ -329,7 +363,11 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 
 // Stats returns the Middleware's exposure counters. Safe for concurrent use.
 func (m *Middleware) Stats() Stats {
-	return Stats{ExposuresLogged: m.logged.Load(), ExposuresSuppressed: m.suppressed.Load()}
+	st := Stats{ExposuresLogged: m.logged.Load(), ExposuresSuppressed: m.suppressed.Load()}
+	if m.assign != nil {
+		st.AssignmentsReused = m.assign.reused.Load()
+	}
+	return st
 }
 
 // newScope resolves the identity of r and returns its request scope.

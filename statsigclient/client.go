@@ -11,6 +11,8 @@ import (
 	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/labkit/statsigmw/internal/rules"
 )
 
 const (
@@ -98,6 +100,7 @@ type Config struct {
 type Client struct {
 	sdk   *statsig.Client
 	tr    *batchTransport
+	rules *rules.Tracker
 	local bool
 
 	ready  atomic.Bool // the SDK is known to have configs
@@ -195,6 +198,7 @@ func New(cfg Config) (*Client, error) {
 
 	tr := newBatchTransport(cfg, opts.Transport)
 	opts.Transport = tr
+	tracker := trackRules(&opts)
 	switch {
 	case cfg.InitTimeout > 0:
 		opts.InitTimeout = cfg.InitTimeout
@@ -203,6 +207,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		tr:           tr,
+		rules:        tracker,
 		local:        opts.LocalMode,
 		shutdownDone: make(chan struct{}),
 	}
@@ -214,6 +219,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.sdk = sdk
+	tracker.SetDevices(deviceLookupsSettled(&opts, details))
 	if details.Success && loadedSource(details.Source) {
 		c.ready.Store(true)
 	}
