@@ -133,7 +133,7 @@ func BenchmarkExperiment(b *testing.B) {
 	})
 }
 
-// BenchmarkPage compares an experiment page written five ways, through the
+// BenchmarkPage compares an experiment page written six ways, through the
 // same handler shape and recorder, with a LocalMode client:
 //
 //   - plain: no middleware, no SDK, a fixed colour;
@@ -141,9 +141,11 @@ func BenchmarkExperiment(b *testing.B) {
 //     build statsig.User{UserID, CustomIDs{stableID}}, GetExperiment (which
 //     logs an exposure at every call);
 //   - experiment-returning: through the middleware, a returning visitor, one
-//     read;
+//     read (answered by a reused evaluation);
 //   - experiment-returning-3x: the same, three reads;
-//   - experiment-new: through the middleware, a new visitor every request.
+//   - experiment-new: through the middleware, a new visitor every request;
+//   - experiment-returning-noreuse: experiment-returning with reuse off
+//     (Config.AssignmentCacheSize -1): every read asks the SDK.
 //
 // The returning visitor is one fixed id, so every variant evaluates the same
 // rules. On a noisy machine, compare the variants with scripts/bench-page.sh,
@@ -171,6 +173,11 @@ func pageVariants(b *testing.B) []pageVariant {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Every read asks the SDK: the cost of a read that reuse cannot answer.
+	noReuse, err := statsigmw.New(client, statsigmw.Config{AssignmentCacheSize: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
 	const id = "6f1e3f4c-2b0a-4c1e-9d3a-5e8f7a6b9c0d"
 	returning := httptest.NewRequest(http.MethodGet, "/tasks", nil)
 	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+cookieName+"="+stamped(id)+"; theme=dark")
@@ -195,7 +202,7 @@ func pageVariants(b *testing.B) []pageVariant {
 		exp := client.SDK().GetExperiment(user, "exp")
 		page(exp.GetString("color", "blue"), w)
 	})
-	reads := func(n int) http.Handler {
+	reads := func(n int, mw *statsigmw.Middleware) http.Handler {
 		return mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var exp statsig.DynamicConfig
 			for i := 0; i < n; i++ {
@@ -207,9 +214,10 @@ func pageVariants(b *testing.B) []pageVariant {
 	return []pageVariant{
 		{"plain", plain, returning},
 		{"handrolled", handrolled, returning},
-		{"experiment-returning", reads(1), returning},
-		{"experiment-returning-3x", reads(3), returning},
-		{"experiment-new", reads(1), fresh},
+		{"experiment-returning", reads(1, mw), returning},
+		{"experiment-returning-3x", reads(3, mw), returning},
+		{"experiment-new", reads(1, mw), fresh},
+		{"experiment-returning-noreuse", reads(1, noReuse), returning},
 	}
 }
 

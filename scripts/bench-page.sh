@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-6}
 bench=${BENCH:-BenchmarkPage}
-variants=(handrolled experiment-returning experiment-returning-3x)
+variants=(handrolled experiment-returning experiment-returning-3x experiment-returning-noreuse)
 bin=$(mktemp -d)/page.test
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 go test -c -o "$bin" .
@@ -36,4 +36,5 @@ done | awk '
 		}
 		printf "experiment-returning / handrolled:              median ratio %.3f\n", ratio("experiment-returning", "handrolled")
 		printf "experiment-returning-3x / experiment-returning: median ratio %.3f\n", ratio("experiment-returning-3x", "experiment-returning")
+		printf "experiment-returning-noreuse / handrolled:      median ratio %.3f\n", ratio("experiment-returning-noreuse", "handrolled")
 	}'
