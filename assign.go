@@ -134,3 +134,14 @@ func (s *scope) recallIf(ok bool, kind memoKind, name string) *assignment {
 	}
 	return s.recall(kind, name)
 }
+
+// copyDetails gives a request its own copy of a reused evaluation's
+// details, as the SDK gives every evaluation, so that no two requests
+// share one. They are the details of the evaluation reused.
+func copyDetails(d *statsig.EvaluationDetails) *statsig.EvaluationDetails {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	return &c
+}

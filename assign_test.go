@@ -13,6 +13,7 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/internal/rules"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -172,8 +173,9 @@ func TestAssignmentReuse(t *testing.T) {
 }
 
 // TestAssignmentReuseOff: reuse is off when asked, with an ExtendUser hook
-// (the user may then hold anything), and with SDK evaluation callbacks,
-// which a reused read would not call.
+// (the user may then hold anything), with SDK evaluation callbacks, which a
+// reused read would not call, and for a config that reads the user agent
+// while the SDK's parser may still be loading.
 func TestAssignmentReuseOff(t *testing.T) {
 	var calls sync.Map
 	count := func(name string) {
@@ -191,6 +193,9 @@ func TestAssignmentReuseOff(t *testing.T) {
 		{"AssignmentCacheSize -1", statsig.Options{}, statsigmw.Config{AssignmentCacheSize: -1}},
 		{"ExtendUser", statsig.Options{}, statsigmw.Config{ExtendUser: func(*http.Request, *statsig.User) {}}},
 		{"EvaluationCallbacks", withCallbacks, statsigmw.Config{}},
+		// exp_multi reads the user agent (through chrome_and_half), which a
+		// lazily loaded parser may not answer yet.
+		{"lazy user agent parser", statsig.Options{UAParserOptions: statsig.UAParserOptions{LazyLoad: true}}, statsigmw.Config{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := ruleClient(t, tc.opts)
@@ -233,6 +238,7 @@ func TestAssignmentReuseFollowsRules(t *testing.T) {
 	cc.Options = &opts
 	client := mustClient(t, cc)
 	<-updated // the initial download
+	rules.Of(client).Wait()
 	mw, err := statsigmw.New(client, statsigmw.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -255,13 +261,14 @@ func TestAssignmentReuseFollowsRules(t *testing.T) {
 	if err := srv.SetConfig(split("B")); err != nil {
 		t.Fatal(err)
 	}
-	<-updated // the client has the new rules, and the middleware has seen them
+	<-updated // the client has the new rules: reuse stops at once
 	h.ServeHTTP(httptest.NewRecorder(), v.request())
 	if group != "B" {
 		t.Fatalf("after the change: group %q, want B", group)
 	}
+	rules.Of(client).Wait() // the middleware has parsed them
 	before := mw.Stats().AssignmentsReused
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 3; i++ {
 		h.ServeHTTP(httptest.NewRecorder(), v.request())
 		if group != "B" {
 			t.Fatalf("after the change, request %d: group %q, want B", i, group)
@@ -269,5 +276,54 @@ func TestAssignmentReuseFollowsRules(t *testing.T) {
 	}
 	if mw.Stats().AssignmentsReused == before {
 		t.Error("the new group is not reused")
+	}
+}
+
+// TestAssignmentReuseOneSlot puts every variant of a visitor in the table's
+// single slot, for an experiment with a group for each field of the user:
+// only the comparison of every field keeps a variant from being answered
+// with another's group.
+func TestAssignmentReuseOneSlot(t *testing.T) {
+	client := ruleClient(t, statsig.Options{})
+	mw, err := statsigmw.New(client, statsigmw.Config{LoginID: loginFromHeader, AssignmentCacheSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PeekExperiment: a new unit's first Experiment read logs its exposure
+	// in the SDK's own call and is never answered from the table.
+	sdk := client.SDK()
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := statsigmw.User(r.Context())
+		got, _ := statsigmw.PeekExperiment(r.Context(), "exp_fields")
+		if want := sdk.GetExperimentWithExposureLoggingDisabled(u, "exp_fields"); got.GroupName != want.GroupName {
+			t.Errorf("for %+v: group %q, the SDK says %q", u, got.GroupName, want.GroupName)
+		}
+	}))
+	base := visit{stamped("0b7d3f2e-5a44-4c55-8e0a-6f1d2c3b4a59"), "", "en-US", "192.0.2.7:5555", ""}
+	variants := []visit{
+		{base.cookie, base.ua, base.lang, "10.1.2.3:5555", base.login},
+		{base.cookie, base.ua, base.lang, base.remote, "user-1"},
+		{base.cookie, base.ua, "de-DE", base.remote, base.login},
+		{base.cookie, uaChrome, base.lang, base.remote, base.login},
+		{"", base.ua, base.lang, base.remote, base.login},
+	}
+	for _, v := range variants {
+		h.ServeHTTP(httptest.NewRecorder(), base.request())
+		h.ServeHTTP(httptest.NewRecorder(), base.request())
+		h.ServeHTTP(httptest.NewRecorder(), v.request())
+	}
+	// One account on other devices: the same UserID, another stableID,
+	// which exp_fields buckets on.
+	account := base
+	account.login = "acct-1"
+	for i := 0; i < 8; i++ {
+		h.ServeHTTP(httptest.NewRecorder(), account.request())
+		h.ServeHTTP(httptest.NewRecorder(), account.request())
+		other := account
+		other.cookie = stamped(fmt.Sprintf("0b7d3f2e-5a44-4c55-8e0a-%012d", i))
+		h.ServeHTTP(httptest.NewRecorder(), other.request())
+	}
+	if got, min := mw.Stats().AssignmentsReused, int64(len(variants)+8-1); got < min {
+		t.Errorf("AssignmentsReused = %d, want at least %d: the base visit is not reused", got, min)
 	}
 }

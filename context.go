@@ -455,6 +455,7 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 		}
 		if a := s.recallIf(!logNow, kindExperiment, name); a != nil {
 			e.config, e.known = a.config, true
+			e.config.EvaluationDetails = copyDetails(a.config.EvaluationDetails)
 		} else {
 			tk := s.begin()
 			e.opts = statsig.GetExperimentOptions{DisableLogExposures: !logNow, PersistedValues: s.stickyValues(u)}

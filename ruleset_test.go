@@ -26,6 +26,12 @@ func cond(typ, op, field string, target any, extra ...any) map[string]any {
 	return c
 }
 
+// stableID makes c read the stableID unit.
+func stableID(c map[string]any) map[string]any {
+	c["idType"] = "stableID"
+	return c
+}
+
 func rule(id, group string, pass float64, value map[string]any, conds ...map[string]any) map[string]any {
 	r := map[string]any{"name": id, "id": id, "salt": id, "passPercentage": pass, "conditions": conds, "idType": "userID"}
 	if value != nil {
@@ -73,6 +79,14 @@ func ruleSet(t testing.TB, time int64) string {
 			experimentDoc("exp_source",
 				rule("s1", "New", 100, map[string]any{"v": "new"}, cond("user_field", "any", "id_source", []any{"new"})),
 				rule("s2", "Other", 100, map[string]any{"v": "other"}, cond("public", "", "", nil))),
+			experimentDoc("exp_fields", // a group for each field of the user
+				rule("f1", "IP10", 100, map[string]any{"v": "ip"}, cond("user_field", "str_starts_with_any", "ip", []any{"10."})),
+				rule("f2", "LoggedIn", 100, map[string]any{"v": "in"}, cond("user_field", "str_starts_with_any", "userID", []any{"user-"})),
+				rule("f3", "German", 100, map[string]any{"v": "de"}, cond("user_field", "str_starts_with_any", "locale", []any{"de"})),
+				rule("f4", "Chrome", 100, map[string]any{"v": "chrome"}, cond("ua_based", "any", "browser_name", []any{"Chrome"})),
+				rule("f5", "New", 100, map[string]any{"v": "new"}, cond("user_field", "any", "id_source", []any{"new"})),
+				rule("f6", "Bucket", 100, map[string]any{"v": "bucket"}, stableID(cond("user_bucket", "lt", "", 500, "salt", "exp_fields"))),
+				rule("f7", "Other", 100, map[string]any{"v": "other"}, cond("public", "", "", nil))),
 			experimentDoc("exp_clock",
 				rule("c1", "Timed", 100, map[string]any{"v": "timed"}, cond("pass_gate", "", "", "clock"))),
 		},
@@ -87,7 +101,7 @@ func ruleSet(t testing.TB, time int64) string {
 
 var (
 	pureGates       = []string{"ua_chrome", "locale_de", "ip_ten", "half", "chrome_and_half"}
-	pureExperiments = []string{"exp_multi", "exp_login", "exp_source"}
+	pureExperiments = []string{"exp_multi", "exp_login", "exp_source", "exp_fields"}
 	impureGates     = []string{"clock", "listed"}
 	impureExps      = []string{"exp_clock"}
 )

@@ -18,7 +18,9 @@ func init() {
 // trackRules makes the tracker of the rule sets the SDK will load with opts,
 // and sets opts up to show it every one: bootstrap values, each read of a
 // data adapter's config specs, and each download, through
-// RulesUpdatedCallback (after the caller's own, which still runs). A client
+// RulesUpdatedCallback (before the caller's own, which still runs). With
+// the callback, the SDK marshals each downloaded set to JSON, under its
+// store's lock. A client
 // with evaluation callbacks gets a disabled tracker: a reused evaluation
 // would not call them.
 func trackRules(opts *statsig.Options) *rules.Tracker {
@@ -31,7 +33,10 @@ func trackRules(opts *statsig.Options) *rules.Tracker {
 	}
 	next := opts.RulesUpdatedCallback
 	opts.RulesUpdatedCallback = func(specs string, time int64) {
-		t.Observe(specs)
+		// The SDK has swapped its rules and holds its store's lock: stop
+		// reuse now, and parse the set without holding up evaluations.
+		t.Retire()
+		t.ObserveAsync(specs)
 		if next != nil {
 			next(specs, time)
 		}

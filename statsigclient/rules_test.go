@@ -102,6 +102,7 @@ func TestRuleTracking(t *testing.T) {
 		cc.Options.RulesUpdatedCallback = func(_ string, at int64) { calls <- at }
 		c := newClient(t, cc)
 		at := <-calls // the caller's callback still runs
+		rules.Of(c).Wait()
 		if e := armed(rules.Of(c), c.SDK()); e == nil || e.Time() != at {
 			t.Fatalf("epoch %+v, want the download's (time %d)", e, at)
 		}

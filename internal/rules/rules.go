@@ -31,11 +31,14 @@ var Of func(client any) *Tracker
 // Tracker follows the rule sets of one SDK client. Its zero value tracks
 // nothing until the first [Tracker.Observe]. It is safe for concurrent use.
 type Tracker struct {
-	mu   sync.Mutex
-	cur  atomic.Pointer[Epoch]
-	sum  uint64 // hash of the last rule set observed
-	seed maphash.Seed
-	off  atomic.Bool
+	mu      sync.Mutex
+	cur     atomic.Pointer[Epoch]
+	sum     uint64 // hash of the last rule set observed
+	seed    maphash.Seed
+	max     int64 // the newest time of a rule set observed, when seen
+	seen    bool
+	off     atomic.Bool
+	pending sync.WaitGroup // ObserveAsync calls running
 
 	// Whether the SDK's user agent parser and IP country lookup give the
 	// same answer for the life of the client: they load in the background,
@@ -51,8 +54,9 @@ type Epoch struct {
 	configs map[string]uint8
 	// never marks an epoch that must not be armed: its rule set could not be
 	// told apart from the one before by its time, or could not be parsed.
-	never bool
-	armed atomic.Bool
+	never   bool
+	armed   atomic.Bool
+	retired atomic.Bool // the SDK has loaded a newer rule set
 }
 
 // Ticket is what [Tracker.Begin] knew before an evaluation.
@@ -74,10 +78,18 @@ func (t *Tracker) Current() *Epoch {
 	if t == nil {
 		return nil
 	}
-	if e := t.cur.Load(); e != nil && e.armed.Load() {
+	if e := t.cur.Load(); e != nil && e.armed.Load() && !e.retired.Load() {
 		return e
 	}
 	return nil
+}
+
+// Retire ends the current epoch: the SDK has loaded a rule set that has not
+// been observed yet.
+func (t *Tracker) Retire() {
+	if e := t.cur.Load(); e != nil {
+		e.retired.Store(true)
+	}
 }
 
 // Begin is called before an evaluation whose result may be stored.
@@ -86,7 +98,7 @@ func (t *Tracker) Begin() Ticket {
 		return Ticket{}
 	}
 	e := t.cur.Load()
-	return Ticket{ep: e, armed: e != nil && e.armed.Load()}
+	return Ticket{ep: e, armed: e != nil && e.armed.Load() && !e.retired.Load()}
 }
 
 // End is called after the evaluation begun with tk, with the ConfigSyncTime
@@ -96,7 +108,7 @@ func (t *Tracker) Begin() Ticket {
 func (t *Tracker) End(tk Ticket, syncTime int64) *Epoch {
 	e := tk.ep
 	switch {
-	case e == nil || e.never:
+	case e == nil || e.never || e.retired.Load():
 		return nil
 	case syncTime != e.time:
 		// The SDK evaluated with a rule set this epoch is not: an older one
@@ -137,6 +149,20 @@ func (t *Tracker) SetDevices(ua, country bool) {
 // Time returns the time of e's rule set.
 func (e *Epoch) Time() int64 { return e.time }
 
+// ObserveAsync is Observe on a goroutine of its own, for a caller that must
+// not wait (the SDK holds its store's lock during RulesUpdatedCallback):
+// call Retire first. Wait waits for it.
+func (t *Tracker) ObserveAsync(specs string) {
+	t.pending.Add(1)
+	go func() {
+		defer t.pending.Done()
+		t.Observe(specs)
+	}()
+}
+
+// Wait waits for the ObserveAsync calls that have begun.
+func (t *Tracker) Wait() { t.pending.Wait() }
+
 // Observe takes a rule set in the download_config_specs format that the
 // client is about to load or has just loaded. A set without updates, or
 // older than the current one, changes nothing, as it does not for the SDK.
@@ -155,7 +181,6 @@ func (t *Tracker) Observe(specs string) {
 	if sum == t.sum {
 		return // the same set again: a data adapter read at every poll
 	}
-	cur := t.cur.Load()
 	var set ruleSet
 	if err := json.Unmarshal([]byte(specs), &set); err != nil {
 		// The SDK may read what this cannot; nothing is reused until a
@@ -164,11 +189,14 @@ func (t *Tracker) Observe(specs string) {
 		t.install(&Epoch{t: t, time: -1, never: true})
 		return
 	}
-	if !set.HasUpdates || cur != nil && set.Time < cur.time {
+	// The SDK loads a set unless it is older than the one it has; one of the
+	// same time with other rules cannot be told from it by an evaluation.
+	if !set.HasUpdates || t.seen && set.Time < t.max {
 		return
 	}
 	t.sum = sum
-	e := &Epoch{t: t, time: set.Time, never: cur != nil && set.Time == cur.time}
+	e := &Epoch{t: t, time: set.Time, never: t.seen && set.Time == t.max}
+	t.max, t.seen = set.Time, true
 	if !e.never {
 		e.gates, e.configs = purity(&set)
 	}

@@ -166,9 +166,37 @@ func TestArming(t *testing.T) {
 		t.Fatal("a good rule set after a bad one did not turn reuse on")
 	}
 
-	tr.Disable()
+	// Nor does text that does not parse make the time of the set before it
+	// new again: the same time with other rules is still never armed.
+	tr.Observe(`{"has_updates": tru`)
+	tr.Observe(set(t, 400, []sp{one("g", cond{Type: "unit_id"})}, nil))
+	tr.End(tr.Begin(), 400)
+	if tr.Current() != nil {
+		t.Fatal("after a set that did not parse, a set of the same time was armed")
+	}
+
+	// Retire stops reuse at once (the SDK has swapped), and an evaluation
+	// running across it is not stored.
 	tr.Observe(set(t, 500, gates, nil))
 	tr.End(tr.Begin(), 500)
+	running := tr.Begin()
+	if tr.Current() == nil {
+		t.Fatal("not armed")
+	}
+	tr.Retire()
+	if tr.Current() != nil || tr.End(running, 500) != nil || tr.End(tr.Begin(), 500) != nil || tr.Current() != nil {
+		t.Fatal("a retired epoch is still used")
+	}
+	tr.ObserveAsync(set(t, 600, gates, nil))
+	tr.Wait()
+	tr.End(tr.Begin(), 600)
+	if c := tr.Current(); c == nil || c.Time() != 600 {
+		t.Fatalf("after ObserveAsync and Wait: Current = %v", c)
+	}
+
+	tr.Disable()
+	tr.Observe(set(t, 700, gates, nil))
+	tr.End(tr.Begin(), 700)
 	if tr.Current() != nil {
 		t.Fatal("a disabled tracker reuses")
 	}
