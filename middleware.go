@@ -216,6 +216,13 @@ type Stats struct {
 	// evaluation made for an earlier request (see
 	// Config.AssignmentCacheSize) instead of asking the SDK.
 	AssignmentsReused int64
+	// DuplicateCookies counts requests that carried more than one visitor
+	// cookie (a sibling app on a parent domain, another Path).
+	DuplicateCookies int64
+	// LateReads counts requests whose visitor had no valid cookie and whose
+	// handler first read an assignment after the response header was
+	// written, when the new id could no longer be set as the cookie.
+	LateReads int64
 }
 
 // New returns a Middleware that evaluates with client. It validates cfg and
