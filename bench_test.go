@@ -144,8 +144,6 @@ func BenchmarkExperiment(b *testing.B) {
 //     read (answered by a reused evaluation);
 //   - experiment-returning-3x: the same, three reads;
 //   - experiment-new: through the middleware, a new visitor every request;
-//   - experiment-returning-noreuse: experiment-returning with reuse off
-//     (Config.AssignmentCacheSize -1): every read asks the SDK.
 //
 // The returning visitor is one fixed id, so every variant evaluates the same
 // rules. On a noisy machine, compare the variants with scripts/bench-page.sh,
@@ -174,10 +172,6 @@ func pageVariants(b *testing.B) []pageVariant {
 		b.Fatal(err)
 	}
 	// Every read asks the SDK: the cost of a read that reuse cannot answer.
-	noReuse, err := statsigmw.New(client, statsigmw.Config{AssignmentCacheSize: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
 	const id = "6f1e3f4c-2b0a-4c1e-9d3a-5e8f7a6b9c0d"
 	returning := httptest.NewRequest(http.MethodGet, "/tasks", nil)
 	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+cookieName+"="+stamped(id)+"; theme=dark")
@@ -217,7 +211,6 @@ func pageVariants(b *testing.B) []pageVariant {
 		{"experiment-returning", reads(1, mw), returning},
 		{"experiment-returning-3x", reads(3, mw), returning},
 		{"experiment-new", reads(1, mw), fresh},
-		{"experiment-returning-noreuse", reads(1, noReuse), returning},
 	}
 }
 

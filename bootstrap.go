@@ -54,7 +54,6 @@ func Bootstrap(ctx context.Context) ([]byte, error) {
 	if s.sdk == nil {
 		return nil, errors.New("statsigmw: the scope has no Statsig client")
 	}
-	s.dependent.Store(true)
 	resp := s.sdk.GetClientInitializeResponseWithOptions(*s.getUser(ctx), &statsig.GCIROptions{HashAlgorithm: "djb2"})
 	if !resp.HasUpdates {
 		return nil, errors.New("statsigmw: the Statsig SDK returned no client initialize response")

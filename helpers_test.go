@@ -297,3 +297,10 @@ func exposuresOf(xs []statsigtest.Exposure, kind statsigtest.ExposureKind, name 
 	}
 	return out
 }
+
+// readsUser reads the request's user, which resolves the visitor (and sets
+// or refreshes the cookie), then answers 404.
+var readsUser = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	statsigmw.User(r.Context())
+	http.NotFound(w, r)
+})

@@ -3,24 +3,19 @@ package statsigmw
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"hash"
-	"hash/maphash"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/labkit/statsigmw/internal/clientip"
-	"github.com/labkit/statsigmw/internal/exposure"
 )
 
 // The sources of a visitor id, sent as the custom user field "id_source".
@@ -128,48 +123,28 @@ var lowerHex = [256]bool{
 
 func newVisitorID() string { return uuid.New().String() }
 
-// cookieValue returns the value of the cookie called name and how many
-// cookies of that name the request carries. It reads the Cookie header lines
-// as net/http does (pairs separated by ';', each trimmed of white space) but
-// allocates nothing, and looks only at the pairs that start with name.
-func cookieValue(h http.Header, name string) (value string, count int) {
+// visitorCookie returns the visitor id and set time of the first cookie
+// called name whose value is valid, in the order of the Cookie header
+// lines and of the pairs in each (browsers send the cookie of the most
+// specific path first), and how many cookies of that name the request
+// carries. It reads the header as net/http does (pairs separated by ';',
+// each trimmed of white space), allocating nothing.
+func visitorCookie(h http.Header, name string) (id string, set int64, count int) {
 	for _, line := range h["Cookie"] {
-		for i := 0; ; {
-			j := strings.Index(line[i:], name)
-			if j < 0 {
-				break
-			}
-			at := i + j
-			i = at + len(name)
-			if i == len(line) || line[i] != '=' || !pairStart(line[:at]) {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(textproto.TrimString(pair), "=")
+			if !ok || k != name {
 				continue
 			}
-			end := strings.IndexByte(line[i:], ';')
-			if end < 0 {
-				end = len(line) - i
-			}
-			// line[at] is not a space: TrimSpace trims the value's end only.
-			value = strings.TrimSpace(line[at : i+end])[len(name)+1:]
 			count++
+			if id == "" {
+				id, set, _ = parseVisitorCookie(v)
+			}
 		}
 	}
-	return value, count
-}
-
-// pairStart reports whether a pair starts after before: whether before is
-// empty or ends with ';' followed only by white space.
-func pairStart(before string) bool {
-	for before != "" {
-		r, size := utf8.DecodeLastRuneInString(before)
-		switch {
-		case r == ';':
-			return true
-		case !unicode.IsSpace(r):
-			return false
-		}
-		before = before[:len(before)-size]
-	}
-	return true
+	return id, set, count
 }
 
 // wantsRandom reports whether the query asks for a new simulated visitor:
@@ -253,88 +228,4 @@ func (h *ipHasher) id(a netip.Addr) string {
 	m.Sum(sum[:0])
 	h.pool.Put(m)
 	return hex.EncodeToString(sum[:])
-}
-
-// ipAttrTable remembers the PrivateAttributes map of recent client IPs, so
-// that a returning visitor's request does not format its IP and build a map
-// again. It is a direct-mapped table of read-only entries: a collision only
-// replaces an entry. Safe for concurrent use.
-type ipAttrTable [1 << ipAttrBits]atomic.Pointer[ipAttr]
-
-const ipAttrBits = 10
-
-type ipAttr struct {
-	addr  netip.Addr
-	text  string
-	attrs map[string]any // {"ip": text}; never written after it is made
-}
-
-func (t *ipAttrTable) get(a netip.Addr) *ipAttr {
-	b := a.As16()
-	h := (binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	slot := &t[h>>(64-ipAttrBits)] // the top bits: each depends on every bit of the address
-	if p := slot.Load(); p != nil && p.addr == a {
-		return p
-	}
-	text := a.String()
-	p := &ipAttr{addr: a, text: text, attrs: map[string]any{"ip": text}}
-	slot.Store(p)
-	return p
-}
-
-// peerTable remembers the attributes of recent untrusted peers by their
-// RemoteAddr, so that the requests of a keep-alive connection do not parse
-// its address again. A trusted peer's requests are resolved from their
-// forwarding headers every time.
-type peerTable struct {
-	seed  maphash.Seed
-	slots [1024]atomic.Pointer[peerAttr]
-}
-
-type peerAttr struct {
-	remote string
-	attr   *ipAttr
-}
-
-// clientAttrs returns the attributes of r's client IP, or nil when it has
-// no trustworthy one.
-func (m *Middleware) clientAttrs(r *http.Request) *ipAttr {
-	slot := &m.peers.slots[maphash.String(m.peers.seed, r.RemoteAddr)%uint64(len(m.peers.slots))]
-	if p := slot.Load(); p != nil && p.remote == r.RemoteAddr {
-		return p.attr
-	}
-	ip, peer, ok := m.ips.Resolve(r)
-	if !ok {
-		return nil
-	}
-	a := m.ipAttrs.get(ip)
-	if peer {
-		slot.Store(&peerAttr{remote: r.RemoteAddr, attr: a})
-	}
-	return a
-}
-
-// visitorTable remembers, for recent visitor ids, the CustomIDs map of
-// their users and the de-duplication key of their unit, so that a returning
-// visitor's request builds neither again. Like ipAttrTable, it is a
-// direct-mapped table of read-only entries. Safe for concurrent use.
-type visitorTable struct {
-	seed  maphash.Seed
-	slots [1024]atomic.Pointer[visitorIDs]
-}
-
-type visitorIDs struct {
-	id   string
-	ids  map[string]string // {"stableID": id}; never written after it is made
-	unit exposure.Key      // the key of the unit (UserID: id, stableID: id)
-}
-
-func (t *visitorTable) get(id string, keys exposure.Hasher) *visitorIDs {
-	slot := &t.slots[maphash.String(t.seed, id)%uint64(len(t.slots))]
-	if p := slot.Load(); p != nil && p.id == id {
-		return p
-	}
-	p := &visitorIDs{id: id, ids: map[string]string{"stableID": id}, unit: keys.Key(id, "stableID", id)}
-	slot.Store(p)
-	return p
 }

@@ -3,12 +3,10 @@ package statsigmw
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 
 	"github.com/labkit/statsigmw/internal/clientip"
 	"github.com/labkit/statsigmw/internal/exposure"
-	"github.com/labkit/statsigmw/internal/rules"
 	"github.com/labkit/statsigmw/statsigclient"
 )
 
@@ -58,7 +55,7 @@ const (
 	defaultExposureCache  = 100_000
 	maxLoginIDLen         = 256
 	maxUserAgentLen       = 512
-	maxKnownNames         = 10_000
+	maxWarnedNames        = 1_000
 )
 
 // Config configures a [Middleware]. The zero value is valid: cookie
@@ -69,9 +66,11 @@ type Config struct {
 	// without a valid cookie.
 	Identity IdentityMode
 
-	// CookieName is the visitor cookie's name; default "visitor_id". A
-	// request carrying two cookies of the name gets a fresh id: pick a name
-	// no other app on the domain uses.
+	// CookieName is the visitor cookie's name; default "visitor_id". When
+	// a request carries several cookies of the name (a sibling app on a
+	// parent domain, another Path), the first valid one in the header's
+	// order is the visitor's (browsers send the most specific path first);
+	// such requests are counted in Stats.DuplicateCookies.
 	CookieName string
 	// CookieMaxAge is the cookie's lifetime; default and maximum 400 days.
 	// The middleware sets the cookie again when a tenth of it has passed
@@ -99,6 +98,11 @@ type Config struct {
 	// UseForwarded reads the RFC 7239 "Forwarded" header instead of
 	// "X-Forwarded-For" from trusted proxies.
 	UseForwarded bool
+	// TrustUnixSocket trusts the peer of a request that arrived on a unix
+	// socket listener, such as nginx's proxy_pass http://unix:/path: its
+	// forwarding header is read as from a trusted proxy. Such a peer has no
+	// IP address, so without it IP identity finds no client IP.
+	TrustUnixSocket bool
 
 	// AllowRandom lets the query parameter "random" start a new simulated
 	// visitor: "?random", "?random=" and the values 1, true, yes and on do;
@@ -142,21 +146,6 @@ type Config struct {
 	// recently seen is forgotten first. Default 100,000, about 10 MB.
 	ExposureCacheSize int
 
-	// AssignmentCacheSize is how many recent evaluations of experiments and
-	// gates are kept to be reused by later requests; default 4096, about
-	// 1 MB when full; negative turns reuse off. An evaluation is reused only
-	// for a request whose user is equal in every field the SDK can read
-	// (same ids, user agent, locale, IP), under the same rule set, and only
-	// for a gate or experiment whose rules, and those of the gates it
-	// depends on, read nothing but the user: no time conditions and no ID
-	// lists. It returns what the SDK would have returned and is invisible
-	// but for speed, with two exceptions: the SDK's evaluation callbacks are
-	// not called for it (a client with callbacks turns reuse off), and a
-	// local override (the SDK's Override methods) set after an evaluation
-	// was stored is not seen until the rules change. Reuse is off with an
-	// ExtendUser hook and with StickyUnit.
-	AssignmentCacheSize int
-
 	// StickyUnit turns on sticky assignments for a client whose Options set
 	// a UserPersistentStorage: the id type ("userID", "stableID" or a custom
 	// id) whose persisted assignments experiment and layer reads use. They
@@ -166,7 +155,8 @@ type Config struct {
 	StickyUnit string
 
 	// Logger receives the middleware's warnings (an unknown experiment, gate
-	// or layer name, once per name). Nil means slog.Default().
+	// or layer name, once per name; a late read, once). Nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -174,25 +164,20 @@ type Config struct {
 // per-request assignment scope in its context. Create one with [New]; it is
 // safe for concurrent use.
 type Middleware struct {
-	sdk          *statsig.Client
-	cfg          Config
-	cookieName   string
-	maxAge       int // seconds
+	client     *statsigclient.Client
+	sdk        *statsig.Client
+	cfg        Config
+	cookieName string
+	maxAge     int // seconds
+	// refreshAfter is the age at which a visitor cookie is set again.
 	refreshAfter time.Duration
 	ips          clientip.Resolver
 	hasher       *ipHasher
 	dedup        *exposure.Cache // nil: off
-	assign       *assignTable    // nil: off
-	rules        *rules.Tracker  // the client's rule sets
 	keys         exposure.Hasher
-	ipAttrs      ipAttrTable
-	visitors     visitorTable
-	peers        peerTable
 
-	namesMu sync.RWMutex
-	names   map[nameKey]nameInfo
-
-	logged, suppressed atomic.Int64
+	logged, suppressed, duplicates, late atomic.Int64
+	warnings                             warnings
 
 	// start and startNano anchor clock: a reading of the monotonic clock
 	// costs about half of time.Now and never jumps with the wall clock.
@@ -205,23 +190,20 @@ type Middleware struct {
 // goroutine), from the monotonic clock.
 func (m *Middleware) clock() time.Time { return time.Unix(0, m.startNano+int64(time.Since(m.start))) }
 
-// Stats counts the exposures of a Middleware since it was made.
+// Stats counts what a Middleware saw since it was made.
 type Stats struct {
 	// ExposuresLogged were sent to the SDK.
 	ExposuresLogged int64
 	// ExposuresSuppressed were read by a handler but not logged, because
 	// the same exposure was logged within Config.ExposureWindow.
 	ExposuresSuppressed int64
-	// AssignmentsReused were experiment and gate reads answered with an
-	// evaluation made for an earlier request (see
-	// Config.AssignmentCacheSize) instead of asking the SDK.
-	AssignmentsReused int64
 	// DuplicateCookies counts requests that carried more than one visitor
 	// cookie (a sibling app on a parent domain, another Path).
 	DuplicateCookies int64
 	// LateReads counts requests whose visitor had no valid cookie and whose
 	// handler first read an assignment after the response header was
-	// written, when the new id could no longer be set as the cookie.
+	// written, when a new id could no longer be set as the cookie: such a
+	// request is served with an id of its own and logs no exposure.
 	LateReads int64
 }
 
@@ -235,9 +217,8 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 	if client == nil {
 		return nil, errors.New("statsigmw: nil client")
 	}
-	m := &Middleware{sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), names: make(map[nameKey]nameInfo), start: time.Now()}
+	m := &Middleware{client: client, sdk: client.SDK(), cfg: cfg, keys: exposure.NewHasher(), start: time.Now()}
 	m.startNano = m.start.UnixNano()
-	m.visitors.seed, m.peers.seed = maphash.MakeSeed(), maphash.MakeSeed()
 	switch cfg.Identity {
 	case CookieIdentity, IPIdentity:
 	default:
@@ -294,20 +275,7 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 	if window > 0 {
 		m.dedup = exposure.NewCache(size, window)
 	}
-	switch n := cfg.AssignmentCacheSize; {
-	case n > maxAssignmentCache:
-		return nil, fmt.Errorf("statsigmw: assignment cache size %d is over %d", n, maxAssignmentCache)
-	case n < 0 || cfg.StickyUnit != "":
-	default:
-		if n == 0 {
-			n = defaultAssignmentCache
-		}
-		if m.rules = rules.Of(client); m.rules != nil {
-			m.assign = newAssignTable(n)
-		}
-	}
-
-	ips, err := clientip.New(cfg.TrustedProxies, cfg.UseForwarded)
+	ips, err := clientip.New(cfg.TrustedProxies, cfg.UseForwarded, cfg.TrustUnixSocket)
 	if err != nil {
 		return nil, err
 	}
@@ -330,96 +298,52 @@ func validCookieName(s string) bool {
 	return true
 }
 
-// Handler returns a handler that resolves the request's visitor, sets or
-// refreshes the visitor cookie, and calls next with a context carrying the
+// Handler returns a handler that calls next with a context carrying the
 // request's assignment scope (see [Experiment], [Gate], [Layer],
-// [LogEvent]).
+// [LogEvent]). It panics if m was not made by [New].
+//
+// Identity is lazy: the visitor is resolved, and the cookie set or
+// refreshed, when a handler first needs them (an assignment, the user, an
+// event, the bootstrap). A request that reads nothing, such as a static
+// file or a health check, leaves the response exactly as its handler wrote
+// it. A response whose handler read the scope before writing the header
+// gets "Vary: Cookie" and a Cache-Control that keeps it out of shared
+// caches ("private", replacing "public" and "s-maxage"), so that no cache
+// serves one visitor's variant or cookie to another. Read before writing:
+// a visitor without a valid cookie first read after the header was written
+// gets an id for that request alone, and no exposure is logged for it
+// (counted in Stats.LateReads and warned about once).
 //
 // A request that already carries a scope, because an outer Handler (of this
 // or another Middleware) saw it first, keeps that scope: one request, one
 // identity, one exposure.
 //
-// A response that sets the cookie, or whose handler read the scope before
-// writing the header (an assignment, the user, the bootstrap), gets
-// "Vary: Cookie" and a Cache-Control that keeps it out of shared caches
-// ("private", replacing "public" and "s-maxage"), so that no cache serves
-// one visitor's variant or cookie to another.
-//
 // HEAD requests are served with the same assignments but log no exposure
 // and no event: link checkers and monitors are not visitors.
-//
-// Handler does no work with the SDK itself: the statsig.User is built, and
-// the SDK called, only when a handler asks for an experiment, gate, layer
-// or event.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
+	if m == nil || m.cookieName == "" {
+		panic("statsigmw: Handler of a Middleware not made by statsigmw.New")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if scopeFrom(r.Context()) != nil {
 			next.ServeHTTP(w, r)
 			return
 		}
-		s := m.newScope(r)
-		s.rw.ResponseWriter = w
-		if s.setCookie {
-			http.SetCookie(w, m.cookie(s.id, s.secure, time.Now()))
-			s.dependent.Store(true)
-		}
+		s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, silent: r.Method == http.MethodHead}
+		s.rw = responseWriter{ResponseWriter: w, s: s}
 		next.ServeHTTP(&s.rw, r.WithContext(s))
 		s.rw.finish()
 	})
 }
 
-// Stats returns the Middleware's exposure counters. Safe for concurrent use.
+// Stats returns the Middleware's counters. Safe for concurrent use.
 func (m *Middleware) Stats() Stats {
-	st := Stats{ExposuresLogged: m.logged.Load(), ExposuresSuppressed: m.suppressed.Load()}
-	if m.assign != nil {
-		st.AssignmentsReused = m.assign.reused.Load()
+	return Stats{
+		ExposuresLogged:     m.logged.Load(),
+		ExposuresSuppressed: m.suppressed.Load(),
+		DuplicateCookies:    m.duplicates.Load(),
+		LateReads:           m.late.Load(),
 	}
-	return st
-}
-
-// newScope resolves the identity of r and returns its request scope.
-//
-// Resolution, first match wins:
-//  1. ?random (when AllowRandom): a new id; set as the cookie in cookie
-//     mode with consent.
-//  2. With consent: exactly one cookie of our name holding a valid value;
-//     set again when a tenth of its max age has passed.
-//  3. Cookie mode with consent: a new id set as the cookie.
-//  4. A hash key and a trustworthy client IP: the keyed hash.
-//  5. Otherwise an id for this request alone.
-func (m *Middleware) newScope(r *http.Request) *scope {
-	s := &scope{Context: r.Context(), m: m, sdk: m.sdk, r: r, secure: m.secureFor(r), silent: r.Method == http.MethodHead}
-	s.rw.s = s
-	consent := m.cfg.Consent == nil || m.cfg.Consent(r)
-	cookieMode := consent && m.cfg.Identity == CookieIdentity
-
-	switch {
-	case m.cfg.AllowRandom && wantsRandom(r.URL):
-		s.id, s.fields, s.setCookie = newVisitorID(), fieldsRandom, cookieMode
-		return s
-	case consent:
-		if v, n := cookieValue(r.Header, m.cookieName); n == 1 {
-			if id, set, ok := parseVisitorCookie(v); ok {
-				s.id, s.fields = id, fieldsCookie
-				age := time.Duration(time.Now().UnixNano() - set*int64(time.Second)) // no time: the age since 1970
-				s.setCookie = age >= m.refreshAfter || age < -time.Hour              // forged or skewed stamps are reset too
-				return s
-			}
-		}
-	}
-	switch {
-	case cookieMode:
-		s.id, s.fields, s.setCookie = newVisitorID(), fieldsNew, true
-	case m.hasher != nil:
-		if ip, ok := m.ips.ClientIP(r); ok {
-			s.id, s.fields = m.hasher.id(ip), fieldsIP
-			break
-		}
-		fallthrough
-	default:
-		s.id, s.fields = newVisitorID(), fieldsEphemeral
-	}
-	return s
 }
 
 func (m *Middleware) secureFor(r *http.Request) bool {
@@ -442,75 +366,6 @@ func (m *Middleware) cookie(id string, secure bool, now time.Time) *http.Cookie 
 		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	}
-}
-
-// What the Middleware learnt about a name: whether the client knows it.
-// A known name is evaluated with the SDK logging the exposure in the same
-// call; any other is evaluated without, so that a typo logs nothing.
-type nameState uint8
-
-const (
-	nameNew nameState = iota
-	nameKnown
-	nameUnknown
-)
-
-type nameKey struct {
-	kind memoKind
-	name string
-}
-
-// nameInfo is what the Middleware knows of a name: its state and its
-// key for de-duplication, configKey(kind, name).
-type nameInfo struct {
-	state nameState
-	key   exposure.Key
-}
-
-func (m *Middleware) lookupName(kind memoKind, name string) nameInfo {
-	m.namesMu.RLock()
-	info := m.names[nameKey{kind, name}]
-	m.namesMu.RUnlock()
-	return info
-}
-
-// configKey is the de-duplication key of a config.
-func (m *Middleware) configKey(kind memoKind, name string) exposure.Key {
-	return m.keys.Key(kindNames[kind], name)
-}
-
-// learn records whether the client recognised name, and warns the first
-// time a name is unknown. An uninitialised client recognises nothing, so
-// it teaches nothing.
-func (m *Middleware) learn(kind memoKind, name string, d *statsig.EvaluationDetails) bool {
-	known := recognized(d)
-	if !known && (d == nil || d.Source == statsig.SourceUninitialized) {
-		return false
-	}
-	st := nameUnknown
-	if known {
-		st = nameKnown
-	}
-	k := nameKey{kind, name}
-	m.namesMu.Lock()
-	info, seen := m.names[k]
-	old := info.state
-	if old != st && (seen || len(m.names) < maxKnownNames) {
-		if !seen {
-			info.key = m.configKey(kind, name)
-		}
-		info.state = st
-		m.names[k] = info
-	}
-	m.namesMu.Unlock()
-	if !known && old != nameUnknown {
-		m.logger().Warn("statsigmw: unknown "+kind.String()+"; it returns defaults and logs no exposure", "name", name)
-	}
-	return known
-}
-
-func recognized(d *statsig.EvaluationDetails) bool {
-	return d != nil && d.Reason != statsig.ReasonUnrecognized && d.Source != statsig.SourceUninitialized
 }
 
 func (m *Middleware) logger() *slog.Logger {

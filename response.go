@@ -8,8 +8,8 @@ import (
 )
 
 // responseWriter marks, when the header is written, a response that depends
-// on the visitor (it sets the cookie, or the handler read the scope), so
-// that shared caches keep it to that visitor. Optional interfaces beyond
+// on the visitor (the handler read the scope before), so that shared caches
+// keep it to that visitor. Optional interfaces beyond
 // Flush and Hijack are reached through Unwrap, as http.ResponseController
 // does.
 type responseWriter struct {
@@ -22,9 +22,7 @@ type responseWriter struct {
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wrote && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
 		w.wrote = true
-		if w.s.dependent.Load() {
-			markPrivate(w.Header())
-		}
+		w.s.headerWritten(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

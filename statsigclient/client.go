@@ -11,8 +11,6 @@ import (
 	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
-
-	"github.com/labkit/statsigmw/internal/rules"
 )
 
 const (
@@ -100,7 +98,6 @@ type Config struct {
 type Client struct {
 	sdk   *statsig.Client
 	tr    *batchTransport
-	rules *rules.Tracker
 	local bool
 
 	ready  atomic.Bool // the SDK is known to have configs
@@ -198,7 +195,6 @@ func New(cfg Config) (*Client, error) {
 
 	tr := newBatchTransport(cfg, opts.Transport)
 	opts.Transport = tr
-	tracker := trackRules(&opts)
 	switch {
 	case cfg.InitTimeout > 0:
 		opts.InitTimeout = cfg.InitTimeout
@@ -207,7 +203,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		tr:           tr,
-		rules:        tracker,
 		local:        opts.LocalMode,
 		shutdownDone: make(chan struct{}),
 	}
@@ -219,7 +214,6 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.sdk = sdk
-	tracker.SetDevices(deviceLookupsSettled(&opts, details))
 	if details.Success && loadedSource(details.Source) {
 		c.ready.Store(true)
 	}

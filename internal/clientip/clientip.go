@@ -2,6 +2,7 @@ package clientip
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -31,6 +32,7 @@ const (
 type Resolver struct {
 	trusted   []netip.Prefix // peers (and forwarding-list hops) whose forwarding headers are believed; stored Masked()
 	forwarded bool           // true: read RFC 7239 "Forwarded"; false: read "X-Forwarded-For"
+	unix      bool           // trust the peer of a request that came over a unix socket
 }
 
 // New validates and copies the prefixes (an invalid prefix is an error starting with "statsigmw: " and quoting the value with %q). IPv4-mapped IPv6 prefixes like ::ffff:10.0.0.0/104 are normalised to their IPv4 form.
@@ -40,8 +42,12 @@ type Resolver struct {
 // ClientIP compares normalised (unmapped) addresses. Shorter IPv6 prefixes are
 // kept as IPv6 and therefore never match an IPv4 address; that direction can
 // only make the resolver trust less, never more.
-func New(trusted []netip.Prefix, forwarded bool) (Resolver, error) {
-	r := Resolver{forwarded: forwarded}
+//
+// With trustUnix, the peer of a request that arrived on a unix socket
+// listener (http.LocalAddrContextKey holds an address of network "unix")
+// is a trusted proxy: such a peer has no IP address to match a prefix.
+func New(trusted []netip.Prefix, forwarded, trustUnix bool) (Resolver, error) {
+	r := Resolver{forwarded: forwarded, unix: trustUnix}
 	if len(trusted) == 0 {
 		return r, nil
 	}
@@ -79,10 +85,10 @@ func (r Resolver) Resolve(req *http.Request) (addr netip.Addr, peer, ok bool) {
 		return netip.Addr{}, false, false
 	}
 	p, ok := parsePeer(req.RemoteAddr)
-	if !ok {
+	switch {
+	case !ok && !(r.unix && overUnixSocket(req)):
 		return netip.Addr{}, false, false
-	}
-	if !r.trusts(p) {
+	case ok && !r.trusts(p):
 		return p, true, true
 	}
 	if r.forwarded {
@@ -91,6 +97,12 @@ func (r Resolver) Resolve(req *http.Request) (addr netip.Addr, peer, ok bool) {
 		addr, ok = r.walkXForwardedFor(req.Header.Values(headerXForwardedFor))
 	}
 	return addr, false, ok
+}
+
+// overUnixSocket reports whether req arrived on a unix socket listener.
+func overUnixSocket(req *http.Request) bool {
+	a, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && a != nil && (a.Network() == "unix" || a.Network() == "unixpacket")
 }
 
 // Normalize unmaps IPv4-mapped IPv6 (::ffff:a.b.c.d -> a.b.c.d) and drops any IPv6 zone.

@@ -21,7 +21,7 @@ var testTrusted = []netip.Prefix{
 // mustResolver builds a resolver over prefixes or fails the test.
 func mustResolver(tb testing.TB, prefixes []netip.Prefix, forwarded bool) Resolver {
 	tb.Helper()
-	r, err := New(prefixes, forwarded)
+	r, err := New(prefixes, forwarded, false)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
@@ -145,7 +145,7 @@ func TestNewClientIPResolver(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := New(tc.in, true)
+			r, err := New(tc.in, true, false)
 			if tc.wantErr != "" {
 				if err == nil {
 					t.Fatalf("got %v, want error %q", r, tc.wantErr)

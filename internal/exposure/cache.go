@@ -12,6 +12,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Key identifies what an exposure is about: a 128-bit hash of the unit's ids,
@@ -41,12 +42,6 @@ func (h Hasher) Extend(k Key, parts ...string) Key {
 	return h.sum(prefix[:], parts)
 }
 
-// Combine identifies the pair (a, b) of keys made by one Hasher from inputs
-// of different shapes, such as a unit and a config, at the cost of two XORs:
-// the keys are seeded hashes, unknown outside the process, so two different
-// pairs share a combined key with probability 2^-128.
-func Combine(a, b Key) Key { return Key{a[0] ^ b[0], a[1] ^ b[1]} }
-
 // sum is the two 64-bit hashes, one per seed, of prefix and parts. The input
 // is laid out once, on the stack when it is short, and hashed in one call
 // per seed: a streaming maphash.Hash costs several times as much here.
@@ -65,23 +60,15 @@ func encode(b []byte, parts []string) []byte {
 }
 
 // Outcome hashes the strings that describe an outcome (rule, group, value).
-// It is never [Pending].
 func (h Hasher) Outcome(parts ...string) uint64 {
 	var buf [256]byte
-	if o := maphash.Bytes(h.s0, encode(buf[:0], parts)); o != Pending {
-		return o
-	}
-	return 1
+	return maphash.Bytes(h.s0, encode(buf[:0], parts))
 }
-
-// Pending is the outcome of a key whose exposure is being logged by the
-// caller that [Cache.Acquire] let in.
-const Pending uint64 = 0
 
 const shards = 64
 
-// Cache is a fixed-size, sharded LRU of keys with an expiry. It is safe for
-// concurrent use.
+// Cache is a fixed-size, sharded LRU of keys with the outcome last exposed
+// and when its window ends. It is safe for concurrent use.
 type Cache struct {
 	window time.Duration
 	shards [shards]shard
@@ -102,9 +89,13 @@ type entry struct {
 	prev, next int32
 }
 
+// EntryBytes is the memory one remembered key takes: its entry and two
+// slots of the index.
+const EntryBytes = int(unsafe.Sizeof(entry{})) + 2*4
+
 // NewCache returns a cache of at least size keys (rounded up to a multiple of
 // the shard count) that remembers an exposure for window. The clock is the
-// caller's: it passes the time to the methods that start a window.
+// caller's: it passes the time to Observe.
 func NewCache(size int, window time.Duration) *Cache {
 	per := (size + shards - 1) / shards
 	if per < 1 {
@@ -129,12 +120,13 @@ func (c *Cache) Size() int { return len(c.shards[0].ents) * shards }
 
 func (c *Cache) shard(k Key) *shard { return &c.shards[k[0]%shards] }
 
-// Acquire looks k up at time now. When k is unknown or its window has
-// passed, it records k as [Pending] for a new window and returns
-// found=false: the caller logs the exposure and then calls [Cache.Set] with
-// the outcome. Otherwise it returns the outcome last recorded (Pending while
-// another caller is logging it).
-func (c *Cache) Acquire(k Key, at time.Time) (outcome uint64, found bool) {
+// Observe records that outcome of k was read at time at, and reports
+// whether its exposure is due: k is new, its window has passed, or its
+// outcome changed. A due exposure starts a new window. It is one step under
+// one lock, with nothing for the caller to settle or release afterwards: of
+// concurrent callers with the same key and outcome, exactly one is told the
+// exposure is due.
+func (c *Cache) Observe(k Key, outcome uint64, at time.Time) (due bool) {
 	now := at.UnixNano()
 	s := c.shard(k)
 	s.mu.Lock()
@@ -142,43 +134,16 @@ func (c *Cache) Acquire(k Key, at time.Time) (outcome uint64, found bool) {
 	if i, ok := s.find(k); ok {
 		e := &s.ents[i]
 		s.touch(i)
-		if now < e.expires {
-			return e.outcome, true
+		if now < e.expires && e.outcome == outcome {
+			return false
 		}
-		e.outcome, e.expires = Pending, now+int64(c.window)
-		return Pending, false
+		e.outcome, e.expires = outcome, now+int64(c.window)
+		return true
 	}
 	i := s.alloc()
-	s.ents[i] = entry{key: k, outcome: Pending, expires: now + int64(c.window), prev: -1, next: -1}
+	s.ents[i] = entry{key: k, outcome: outcome, expires: now + int64(c.window), prev: -1, next: -1}
 	s.insert(k, i)
 	s.pushFront(i)
-	return Pending, false
-}
-
-// Set records outcome for k, keeping its window. It does nothing when k has
-// been evicted meanwhile.
-func (c *Cache) Set(k Key, outcome uint64) {
-	s := c.shard(k)
-	s.mu.Lock()
-	if i, ok := s.find(k); ok {
-		s.ents[i].outcome = outcome
-	}
-	s.mu.Unlock()
-}
-
-// Swap replaces k's outcome old with outcome and starts a new window at
-// time now, reporting whether it did: of concurrent callers that saw the
-// same old outcome, exactly one wins and logs the exposure of the new one.
-func (c *Cache) Swap(k Key, old, outcome uint64, at time.Time) bool {
-	now := at.UnixNano()
-	s := c.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i, ok := s.find(k)
-	if !ok || s.ents[i].outcome != old {
-		return false
-	}
-	s.ents[i].outcome, s.ents[i].expires = outcome, now+int64(c.window)
 	return true
 }
 
