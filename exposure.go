@@ -57,8 +57,13 @@ func (s *scope) known(kind memoKind, name string, d *statsig.EvaluationDetails) 
 	if d.Reason != statsig.ReasonUnrecognized {
 		return true
 	}
-	if s.m != nil {
-		s.m.warnUnknown(kind, name)
+	if m := s.m; m != nil {
+		m.warnUnknown(kind, name)
+		if m.dedup != nil {
+			// The unit now sees the defaults: remember that as its outcome,
+			// so that its exposure is due again when the config comes back.
+			m.dedup.Observe(m.keys.Extend(s.unit, kindNames[kind], name, ""), m.keys.Outcome(), m.clock())
+		}
 	}
 	return false
 }

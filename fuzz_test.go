@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/google/uuid"
 
@@ -32,10 +31,32 @@ func referenceCookie(s string) (id string, ok bool) {
 	return s, referenceValid(s)
 }
 
-// FuzzVisitorCookie feeds arbitrary cookie values. Invariants: no panic; a
-// value is honoured exactly when it is a canonical v4 UUID, optionally with
-// a set time, and then set again only with the same id; otherwise a fresh
-// canonical id is minted and set as the cookie.
+// referenceVisitor is the definition of the visitor cookie of a Cookie
+// header: its pairs split at ';' and trimmed of spaces and tabs, and the
+// first pair named cookieName whose value is valid. n counts the pairs of
+// that name.
+func referenceVisitor(lines []string) (id string, n int) {
+	for _, line := range lines {
+		for _, pair := range strings.Split(line, ";") {
+			name, value, ok := strings.Cut(strings.Trim(pair, " \t\r\n"), "=")
+			if !ok || name != cookieName {
+				continue
+			}
+			n++
+			if v, valid := referenceCookie(value); valid && id == "" {
+				id = v
+			}
+		}
+	}
+	return id, n
+}
+
+// FuzzVisitorCookie feeds arbitrary Cookie header lines. Invariants: no
+// panic; the visitor is the first valid cookie of our name, as
+// referenceVisitor says, and its cookie is set again only with the same
+// id; without one a fresh canonical id is minted and set as the cookie; a
+// request with several cookies of our name is counted once in
+// Stats.DuplicateCookies.
 func FuzzVisitorCookie(f *testing.F) {
 	for _, s := range []string{
 		uuid.NewString(), strings.ToUpper(uuid.NewString()), "{" + uuid.NewString() + "}",
@@ -44,17 +65,25 @@ func FuzzVisitorCookie(f *testing.F) {
 		uuid.NewString() + "-6a000000", uuid.NewString() + "-ffffffff", uuid.NewString() + "-6A000000", uuid.NewString() + "-6a00000",
 		stamped(uuid.NewString()),
 	} {
-		f.Add(s)
+		f.Add(cookieName+"="+s, "")
 	}
+	f.Add(cookieName+"=junk; "+cookieName+"="+stamped(uuid.NewString()), "")
+	f.Add("a=b;"+cookieName+"="+uuid.NewString()+" ;c=d", cookieName+"="+uuid.NewString())
+	f.Add(";;"+cookieName+"=;"+cookieName, "\t"+cookieName+"="+uuid.NewString()+"\t")
 	mw, err := statsigmw.New(localClient(f), statsigmw.Config{})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, value string) {
+	f.Fuzz(func(t *testing.T, line1, line2 string) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.Header["Cookie"] = []string{cookieName + "=" + value}
+		lines := []string{line1}
+		if line2 != "" {
+			lines = append(lines, line2)
+		}
+		r.Header["Cookie"] = lines
 		var got visitor
 		rec := httptest.NewRecorder()
+		before := mw.Stats().DuplicateCookies
 		mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, _ := statsigmw.User(r.Context())
 			got.ID = u.CustomIDs["stableID"]
@@ -64,20 +93,19 @@ func FuzzVisitorCookie(f *testing.F) {
 		if !referenceValid(got.ID) {
 			t.Fatalf("id %q is not a canonical v4 UUID", got.ID)
 		}
-		// A ';' ends the cookie, so the honoured value is what precedes it.
-		first, _, _ := strings.Cut(value, ";")
-		first = strings.TrimRightFunc(first, unicode.IsSpace) // the part is trimmed, not the value's start
-		id, valid := referenceCookie(first)
-		honoured := valid && !strings.Contains(value, cookieName+"=")
+		id, n := referenceVisitor(lines)
+		if dup := mw.Stats().DuplicateCookies - before; dup != int64(min(n-1, 1)) && n > 0 || n == 0 && dup != 0 {
+			t.Fatalf("cookie lines %q: %d cookies of our name counted as %d duplicate requests", lines, n, dup)
+		}
 		setCookie := rec.Header().Get("Set-Cookie")
-		if honoured {
+		if id != "" {
 			if got.ID != id || got.Source != "cookie" || setCookie != "" && !strings.Contains(setCookie, "="+id+"-") {
-				t.Fatalf("valid cookie %q: got %+v, Set-Cookie %q; want it honoured", value, got, setCookie)
+				t.Fatalf("cookie lines %q: got %+v, Set-Cookie %q; want %q honoured", lines, got, setCookie, id)
 			}
 			return
 		}
 		if got.Source != "new" || !strings.Contains(setCookie, "="+got.ID+"-") {
-			t.Fatalf("invalid cookie %q: got %+v, Set-Cookie %q; want a fresh id set as the cookie", value, got, setCookie)
+			t.Fatalf("cookie lines %q: got %+v, Set-Cookie %q; want a fresh id set as the cookie", lines, got, setCookie)
 		}
 	})
 }
