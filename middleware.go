@@ -197,8 +197,10 @@ type Stats struct {
 	// ExposuresSuppressed were read by a handler but not logged, because
 	// the same exposure was logged within Config.ExposureWindow.
 	ExposuresSuppressed int64
-	// DuplicateCookies counts requests that carried more than one visitor
-	// cookie (a sibling app on a parent domain, another Path).
+	// DuplicateCookies counts requests whose visitor was resolved (a
+	// handler read the scope) that carried more than one visitor cookie: a
+	// sibling app on a parent domain, another Path. The first valid one was
+	// used.
 	DuplicateCookies int64
 	// LateReads counts requests whose visitor had no valid cookie and whose
 	// handler first read an assignment after the response header was
