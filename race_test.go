@@ -1,0 +1,5 @@
+//go:build race
+
+package statsigmw_test
+
+const raceEnabled = true
