@@ -56,7 +56,7 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) (map[point]int64, map
 				}
 				p := point{name: m.Name}
 				for _, kv := range dp.Attributes.ToSlice() {
-					p.attr = string(kv.Key) + "=" + kv.Value.Emit()
+					p.attr = string(kv.Key) + "=" + kv.Value.String()
 				}
 				if _, dup := points[p]; dup {
 					t.Errorf("%v reported twice", p)

@@ -44,7 +44,7 @@ func series(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 				k := m.Name
 				for _, kv := range dp.Attributes.ToSlice() {
-					k += " " + string(kv.Key) + "=" + kv.Value.Emit()
+					k += " " + string(kv.Key) + "=" + kv.Value.String()
 				}
 				out[k] = dp.Value
 			}
