@@ -46,7 +46,8 @@
 // ignores the OpenFeature evaluation context: the request has one identity.
 // Each flag's exposure is logged as statsigmw.Experiment and statsigmw.Gate
 // log theirs: at most once per request, whichever of the two reads first,
-// and de-duplicated across requests by the middleware.
+// and de-duplicated across requests by the middleware. An evaluation that
+// ends in an error logs none: the user was served the caller's default.
 //
 // Without a scope (a background job), each evaluation builds a user from
 // the evaluation context (see [UserOf]) and evaluates in a scope of its

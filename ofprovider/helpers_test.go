@@ -53,7 +53,7 @@ type env struct {
 	api    *openfeature.EvaluationAPI
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv := statsigtest.NewServer(testConfig())
 	t.Cleanup(srv.Close)
@@ -69,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	return &env{srv: srv, client: client, mw: mw, of: of, api: api}
 }
 
-func mustProvider(t *testing.T, client *statsigclient.Client) *ofprovider.Provider {
+func mustProvider(t testing.TB, client *statsigclient.Client) *ofprovider.Provider {
 	t.Helper()
 	p, err := ofprovider.New(client, ofprovider.Config{})
 	if err != nil {
@@ -80,7 +80,7 @@ func mustProvider(t *testing.T, client *statsigclient.Client) *ofprovider.Provid
 
 // openFeature returns an API of its own, shut down when the test ends, and
 // a client of it.
-func openFeature(t *testing.T) (*openfeature.EvaluationAPI, *openfeature.Client) {
+func openFeature(t testing.TB) (*openfeature.EvaluationAPI, *openfeature.Client) {
 	api := isolated.NewAPI()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/open-feature/go-sdk/openfeature"
@@ -349,5 +350,49 @@ func TestObjectIsACopy(t *testing.T) {
 	}
 	if got := cfg.GetString("color", ""); got == "changed" {
 		t.Errorf("color %v after the caller changed its copy", got)
+	}
+}
+
+// Goroutines of one request reading the same flag through OpenFeature get
+// one answer and cause one exposure.
+func TestConcurrentReads(t *testing.T) {
+	e := newEnv(t)
+	ts := e.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		colors := make([]string, 20)
+		var wg sync.WaitGroup
+		for i := range colors {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				colors[i] = e.of.String(r.Context(), "exp.color", "fallback", openfeature.EvaluationContext{})
+			}(i)
+		}
+		wg.Wait()
+		for _, c := range colors[1:] {
+			if c != colors[0] {
+				t.Errorf("goroutines read %v", colors)
+				break
+			}
+		}
+	}))
+	for i := 0; i < 4; i++ {
+		resp, err := visitor(t).Get(ts.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	e.srv.Flush(t, e.client)
+	ids := map[string]int{}
+	for _, x := range e.srv.Exposures() {
+		ids[x.User.CustomIDs["stableID"]]++
+	}
+	if len(ids) != 4 {
+		t.Errorf("exposures of %d visitors, want 4", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s: %d exposures, want 1", id, n)
+		}
 	}
 }
