@@ -114,8 +114,8 @@ func TestReportsStats(t *testing.T) {
 	get(a, "/exp")                                          // suppressed: the same exposure within the window
 	get(a, "/buy")                                          // an event
 	get(b, "/exp")                                          // logged
-	get(anon, "/late")                                      // logged, read after the header: a late read
-	get(&http.Client{Transport: &http.Transport{}}, "/exp", // two visitor cookies, then a new id: logged
+	get(anon, "/late")                                      // read after the header without a cookie: a late read, not logged
+	get(&http.Client{Transport: &http.Transport{}}, "/exp", // two visitor cookies, the first is the visitor's: logged
 		uuid.NewString()+stamp, uuid.NewString()+stamp)
 
 	check := func(when string) map[string]int64 {
@@ -145,16 +145,18 @@ func TestReportsStats(t *testing.T) {
 		return got
 	}
 	got := check("before the flush")
-	if got["statsigmw.exposures outcome=logged"] != 4 || got["statsigmw.exposures outcome=suppressed"] != 1 {
-		t.Errorf("exposures logged %d, suppressed %d; want 4 and 1",
-			got["statsigmw.exposures outcome=logged"], got["statsigmw.exposures outcome=suppressed"])
+	if got["statsigmw.exposures outcome=logged"] != 3 || got["statsigmw.exposures outcome=suppressed"] != 1 ||
+		got["statsigmw.duplicate_cookies"] != 1 || got["statsigmw.late_reads"] != 1 {
+		t.Errorf("exposures logged %d, suppressed %d, duplicate cookies %d, late reads %d; want 3, 1, 1 and 1",
+			got["statsigmw.exposures outcome=logged"], got["statsigmw.exposures outcome=suppressed"],
+			got["statsigmw.duplicate_cookies"], got["statsigmw.late_reads"])
 	}
 
 	srv.Flush(t, client)
 	got = check("after the flush")
-	// The four exposures and the purchase.
-	if n := got["statsigclient.events outcome=sent"]; n != 5 {
-		t.Errorf("events sent %d, want 5", n)
+	// The three exposures and the purchase.
+	if n := got["statsigclient.events outcome=sent"]; n != 4 {
+		t.Errorf("events sent %d, want 4", n)
 	}
 }
 
