@@ -121,7 +121,7 @@ func (a *configAdapter) Initialize() {
 // Shutdown, once every client that initialised the adapter has called it,
 // ends the config writer: it stops the checks, tries each pending write
 // once more, and returns. It also waits for the sticky writes queued so
-// far, each batch bounded by Timeout. It does not close the Redis client,
+// far, at most about twice ConfigTimeout. It does not close the Redis client,
 // which belongs to the caller. A Set after Shutdown tries its write once.
 func (a *configAdapter) Shutdown() {
 	a.mu.Lock()
@@ -142,7 +142,7 @@ func (a *configAdapter) Shutdown() {
 	}
 	// The writer ends once its queue is empty; a bound keeps a Shutdown
 	// short against clients that go on saving.
-	ctx, cancel := context.WithTimeout(context.Background(), a.s.opts.ConfigTimeout+a.s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*a.s.opts.ConfigTimeout)
 	defer cancel()
 	_ = a.s.Flush(ctx)
 }

@@ -33,7 +33,7 @@ return 0`)
 // round trip carries.
 const (
 	maxQueuedWrites = 10000
-	maxBatch        = 500
+	maxBatch        = 256
 )
 
 // Messages logged by the persistent storage (each rate-limited).
@@ -328,7 +328,7 @@ func (w *writer) write(batch []writeOp) {
 	s := w.s
 	ttl := s.opts.TTL.Milliseconds()
 	var cmds []redis.Cmder
-	err := s.call(&s.stickyBreaker, s.opts.Timeout, func(ctx context.Context) error {
+	err := s.call(&s.stickyBreaker, s.opts.ConfigTimeout, func(ctx context.Context) error {
 		var err error
 		cmds, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, op := range batch {
@@ -355,7 +355,7 @@ func (w *writer) write(batch []writeOp) {
 			s.skipped.Add(1)
 		} else {
 			s.failures.Add(1)
-			s.logRated(slog.LevelError, msgWriteFailed, "err", err, "writes", len(batch), "timeout", s.opts.Timeout)
+			s.logRated(slog.LevelError, msgWriteFailed, "err", err, "writes", len(batch), "timeout", s.opts.ConfigTimeout)
 		}
 		return
 	}

@@ -53,20 +53,20 @@ type Options struct {
 	// alive.
 	PollRedis bool
 
-	// Timeout bounds each Redis round trip of the persistent storage. Load
-	// runs inside the request that reads an experiment: when Redis is slow
-	// or down, it gives up after Timeout and the SDK serves the live
-	// assignment. Saves, deletes and expiry refreshes are written off the
-	// request path, batched, each batch bounded by Timeout. A dead Redis
-	// costs Timeout too, not a quick refusal: go-redis retries refused
+	// Timeout bounds what a request waits for Redis: the persistent
+	// storage's Load, the one Redis round trip it makes in the request that
+	// reads an experiment. When Redis is slow or down, Load gives up after
+	// Timeout and the SDK serves the live assignment. A dead Redis costs
+	// Timeout too, not a quick refusal: go-redis retries refused
 	// connections. Timeout also bounds how long the data adapter's Set
 	// holds the SDK's config lock (see [Store.DataAdapter]). Default 50ms.
 	Timeout time.Duration
 
-	// ConfigTimeout bounds each Redis call of the data adapter, which moves
-	// the whole config (up to megabytes) outside any request. An instance
-	// that starts while Redis is down waits this long before it asks
-	// Statsig. Default 1s.
+	// ConfigTimeout bounds each Redis call made off the request path: the
+	// data adapter's, which move the whole config (up to megabytes), and
+	// each batch of sticky writes (saves, deletes, expiry refreshes). An
+	// instance that starts while Redis is down waits this long before it
+	// asks Statsig. Default 1s.
 	ConfigTimeout time.Duration
 
 	// Cooldown is how long the persistent storage, or the data adapter,
@@ -292,7 +292,7 @@ func (s *Store) DataAdapter() statsig.IDataAdapter { return s.config }
 // Load is one Redis round trip, bounded by Timeout, and fails open:
 // it reports nothing found. Save, Delete and the expiry refreshes are
 // queued and written off the request path, in order, one pipeline per
-// batch. A Save never replaces a stored value: the SDK saves only when the
+// batch, each bounded by ConfigTimeout; a batch that fails is dropped. A Save never replaces a stored value: the SDK saves only when the
 // values it was given lack the experiment, which is also what a request
 // sees when its Load failed, and the group stored before must survive
 // that. Failures are logged and counted in [Store.Stats].
@@ -304,7 +304,7 @@ func (s *Store) UserPersistentStorage() statsig.IUserPersistentStorage { return 
 
 // Flush waits until the sticky writes queued before the call are written
 // or given up, or until ctx is done, and then returns ctx's error. Each
-// batch of writes is bounded by Timeout. The data adapter's Shutdown (from
+// batch of writes is bounded by ConfigTimeout. The data adapter's Shutdown (from
 // statsig's Client.Shutdown) flushes too.
 func (s *Store) Flush(ctx context.Context) error { return s.sticky.w.flush(ctx) }
 
