@@ -346,6 +346,7 @@ func TestOlderPendingWriteNeverWins(t *testing.T) {
 	r.Pause(t)
 	a.Set(statsig.CONFIG_SPECS_KEY, `{"has_updates":true,"time":200}`)
 	a.Set(statsig.CONFIG_SPECS_KEY, `{"has_updates":true,"time":100}`)
+	await(t, "the write of 200 to time out", func() bool { return store.Stats().ConfigFailures >= 1 })
 	r.Resume(t)
 	await(t, "a config in Redis", func() bool {
 		return rdb.HExists(context.Background(), "statsig:"+statsig.CONFIG_SPECS_KEY, "time").Val()
