@@ -35,9 +35,10 @@ type Options struct {
 	// Prefix starts every Redis key the Store reads or writes. Give each
 	// environment (each Statsig server key) its own, such as
 	// "shop:production:" and "shop:staging:": environments that share a
-	// prefix overwrite each other's config and assignments. To keep every
-	// key of a Store in one Redis Cluster slot, put a hash tag in it:
-	// "{shop:production}:". Default "statsig:".
+	// prefix overwrite each other's config and assignments. Every command
+	// and script of the Store touches one key, so it runs on Redis Cluster
+	// as it is; a hash tag in the prefix ("{shop}:") would put every key,
+	// each visitor's too, in one slot. Default "statsig:".
 	Prefix string
 
 	// PollRedis makes the data adapter the source of config updates: the
