@@ -58,7 +58,7 @@ func TestStickyOnANewInstance(t *testing.T) {
 	_, rdb := startRedisClient(t)
 	backend := startBackend(t)
 	newAlloc := allocation(t, movedConfig())
-	a, _ := startStickyApp(t, backend, rdb)
+	a, aStore := startStickyApp(t, backend, rdb)
 
 	// A visitor whose group the new allocation would change.
 	var v fleetVisitor
@@ -73,6 +73,7 @@ func TestStickyOnANewInstance(t *testing.T) {
 		t.Fatal("no visitor of 200 would move with the new allocation")
 	}
 	key := redisPrefix + "sticky:" + v.id + ":" + stickyUnit
+	_ = aStore.Flush(context.Background()) // sticky saves are written off the request
 	if !rdb.HExists(context.Background(), key, experimentName).Val() {
 		t.Fatalf("no sticky value for visitor %s in Redis", v.id)
 	}
@@ -86,6 +87,7 @@ func TestStickyOnANewInstance(t *testing.T) {
 			t.Errorf("visit %d to the new instance: visitor %s in %s, was in %s (the new allocation says %s)",
 				i, v.id, page.Group, v.group, newAlloc(v.id))
 		}
+		_ = store.Flush(context.Background())
 		if !rdb.HExists(context.Background(), key, experimentName).Val() {
 			t.Errorf("visit %d to the new instance deleted visitor %s's sticky value from Redis (store counts %+v)", i, v.id, store.Stats())
 		}

@@ -54,8 +54,8 @@ func FuzzDecodeSticky(f *testing.F) {
 	f.Add("exp", `{"rule_id":"r","time":"1"}`)
 	f.Fuzz(func(t *testing.T, field, raw string) {
 		values, corrupt := decodeSticky(map[string]string{field: raw})
-		if len(values)+corrupt != 1 {
-			t.Fatalf("decoded %d values and %d corrupt from one field", len(values), corrupt)
+		if len(values)+len(corrupt) != 1 {
+			t.Fatalf("decoded %d values and %d corrupt from one field", len(values), len(corrupt))
 		}
 		if v, ok := values[field]; ok && v.RuleID == "" {
 			t.Fatalf("kept a value without a rule id from %q", raw)
@@ -63,17 +63,20 @@ func FuzzDecodeSticky(f *testing.F) {
 	})
 }
 
-// FuzzSpecsTime: the time of any stored or written config never panics and
-// is never negative.
-func FuzzSpecsTime(f *testing.F) {
+// FuzzParseSpecs: the time of any stored or written config never panics
+// and is never negative, and any stored time is judged without panicking.
+func FuzzParseSpecs(f *testing.F) {
 	f.Add(`{"has_updates":true,"time":1700000000000}`)
 	f.Add(`{"time":-5}`)
 	f.Add(`{"time":1e30}`)
 	f.Add(`not json`)
 	f.Add(`{"time":"12"}`)
+	f.Add(`{"time":12,"hashed_sdk_key_used":"abc"}`)
 	f.Fuzz(func(t *testing.T, value string) {
-		if got := specsTime(value); got < 0 {
-			t.Fatalf("specsTime(%q) = %d", value, got)
+		sp := parseSpecs(value)
+		if sp.time < 0 || sp.value != value {
+			t.Fatalf("parseSpecs(%q) = time %d", value, sp.time)
 		}
+		invalidStored(value, sp.sdkKey, "ours")
 	})
 }

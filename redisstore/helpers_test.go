@@ -1,9 +1,11 @@
 package redisstore_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/labkit/statsigmw/internal/leakcheck"
 	"github.com/labkit/statsigmw/redisstore"
@@ -123,12 +125,26 @@ func stickyGroupOf(c *statsig.Client, u statsig.User, unit string) string {
 	return e.GroupName
 }
 
-// newStore returns a Store on the client, failing tb on an error.
+// newStore returns a Store on the client, failing tb on an error. Its
+// sticky writes are flushed when tb ends, before the client is closed.
 func newStore(tb testing.TB, rdb redis.UniversalClient, opts redisstore.Options) *redisstore.Store {
 	tb.Helper()
 	s, err := redisstore.New(rdb, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { s.Flush(context.Background()) })
 	return s
+}
+
+// flush waits for the stores' sticky writes, failing tb after 10 seconds.
+func flush(tb testing.TB, stores ...*redisstore.Store) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range stores {
+		if err := s.Flush(ctx); err != nil {
+			tb.Fatalf("Flush: %v", err)
+		}
+	}
 }

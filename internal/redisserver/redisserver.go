@@ -24,6 +24,15 @@ type Server struct {
 	// Addr is the server's host:port on 127.0.0.1.
 	Addr string
 
+	bin, dir string
+	port     int
+
+	mu   sync.Mutex
+	proc *process // the current process
+}
+
+// process is one redis-server process of a Server.
+type process struct {
 	cmd  *exec.Cmd
 	exit chan struct{} // closed when the process has exited
 	once sync.Once
@@ -48,7 +57,7 @@ func Start(tb testing.TB) *Server {
 	// A port that was free when probed can be taken before redis binds it:
 	// try again on another.
 	for attempt := 0; attempt < 5; attempt++ {
-		s, err := launch(bin, dir)
+		s, err := launch(bin, dir, 0)
 		if err == nil {
 			tb.Cleanup(s.Kill)
 			return s
@@ -59,13 +68,16 @@ func Start(tb testing.TB) *Server {
 	return nil
 }
 
-func launch(bin, dir string) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+// launch starts a server on port, or on a free port when port is 0.
+func launch(bin, dir string, port int) (*Server, error) {
+	if port == 0 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 
 	cmd := exec.Command(bin,
 		"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
@@ -80,7 +92,8 @@ func launch(bin, dir string) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, exit: make(chan struct{})}
+	p := &process{cmd: cmd, exit: make(chan struct{})}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: bin, dir: dir, port: port, proc: p}
 
 	// Await the line that says the server accepts connections, or the end
 	// of its output (it exited, for example on a taken port).
@@ -104,32 +117,60 @@ func launch(bin, dir string) (*Server, error) {
 			ready <- false
 		}
 		_ = cmd.Wait()
-		close(s.exit)
+		close(p.exit)
 	}()
 	if !<-ready {
-		<-s.exit
+		<-p.exit
 		return nil, fmt.Errorf("redis-server exited:\n%s", log.String())
 	}
 	return s, nil
 }
 
+func (s *Server) current() *process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}
+
 // Kill ends the process with SIGKILL (a paused one too) and waits for it to
 // exit. It is idempotent.
-func (s *Server) Kill() {
-	s.once.Do(func() {
-		_ = s.cmd.Process.Kill()
-		<-s.exit
+func (s *Server) Kill() { s.current().kill() }
+
+func (p *process) kill() {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exit
 	})
 }
 
-// Exited is closed when the process has exited.
-func (s *Server) Exited() <-chan struct{} { return s.exit }
+// Restart kills the process and starts a new one on the same address. The
+// server has no persistence, so the new one starts empty, as a Redis
+// restarted without RDB or AOF files does.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.Kill()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		n, err := launch(s.bin, s.dir, s.port)
+		if err == nil {
+			s.mu.Lock()
+			s.proc = n.proc
+			s.mu.Unlock()
+			return
+		}
+		lastErr = err
+	}
+	tb.Fatalf("redis-server did not restart on %s: %v", s.Addr, lastErr)
+}
+
+// Exited is closed when the current process has exited.
+func (s *Server) Exited() <-chan struct{} { return s.current().exit }
 
 // Pause stops the process (SIGSTOP): connections stay open and nothing is
 // answered, as with a hung server or a partitioned network.
 func (s *Server) Pause(tb testing.TB) {
 	tb.Helper()
-	if err := stop(s.cmd.Process); err != nil {
+	if err := stop(s.current().cmd.Process); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -137,7 +178,7 @@ func (s *Server) Pause(tb testing.TB) {
 // Resume continues a paused process.
 func (s *Server) Resume(tb testing.TB) {
 	tb.Helper()
-	if err := cont(s.cmd.Process); err != nil {
+	if err := cont(s.current().cmd.Process); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -62,6 +62,12 @@ func TestServer(t *testing.T) {
 		t.Error("a killed server answers")
 	}
 	s.Kill() // idempotent
+
+	s.Restart(t) // on the same address
+	if got, err := ping(s.Addr, 5*time.Second); err != nil || got != "+PONG\r\n" {
+		t.Errorf("PING after Restart: %q, %v; want +PONG", got, err)
+	}
+	s.Kill()
 	if got, err := ping(other.Addr, 5*time.Second); err != nil || got != "+PONG\r\n" {
 		t.Errorf("the other server: %q, %v; want +PONG", got, err)
 	}
