@@ -172,7 +172,7 @@ func TestRunShutdownWithFailingBackend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			backend := startBackend(t)
 			backend.SetFault(statsigtest.EndpointLogEvent, tt.fault)
-			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL, "SESSION_KEY": testSessionKey})
+			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": backend.ClientConfig().Secret, "STATSIG_API": backend.URL, "SESSION_KEY": testSessionKey})
 			browser := newBrowser(t)
 			parseTasksPage(t, get(t, browser, r.URL+"/tasks?random"))
 			get(t, browser, r.URL+"/signup")

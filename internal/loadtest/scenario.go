@@ -119,7 +119,7 @@ func runScenario(ctx context.Context, sc scenario, bin string, procs int, o opti
 	env := []string{
 		"GOMAXPROCS=" + strconv.Itoa(procs),
 		"ADDR=127.0.0.1:0",
-		"STATSIG_SERVER_SECRET=" + statsigtest.Key,
+		"STATSIG_SERVER_SECRET=" + backend.ClientConfig().Secret,
 		"STATSIG_API=" + backend.URL,
 		// Online the example requires a session key; the load uses no login.
 		"SESSION_KEY=loadtest-session-key-0123456789",
