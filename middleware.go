@@ -143,7 +143,8 @@ type Config struct {
 	// exposure at most once).
 	ExposureWindow time.Duration
 	// ExposureCacheSize bounds how many exposures are remembered; the least
-	// recently seen is forgotten first. Default 100,000, about 10 MB.
+	// recently seen is forgotten first. Default 100,000. New allocates the
+	// cache whole: about 50 bytes an exposure, 5 MB at the default.
 	ExposureCacheSize int
 
 	// StickyUnit turns on sticky assignments for a client whose Options set

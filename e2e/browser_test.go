@@ -221,7 +221,7 @@ type example struct {
 	out *syncBuffer
 }
 
-var urlRE = regexp.MustCompile(`url=(http://\S+)/tasks`)
+var urlRE = regexp.MustCompile(`url=(http://[^\s/]+)/`)
 
 // startExample runs bin offline on a free loopback port (ADDR=127.0.0.1:0)
 // and waits for the line that gives its URL. When the test ends it stops it

@@ -18,44 +18,8 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
-	"github.com/labkit/statsigmw/internal/lab"
 	"github.com/labkit/statsigmw/statsigclient"
-	"github.com/labkit/statsigmw/statsigtest"
 )
-
-// The experiment of the lab, its parameters and the conversion event
-// (package lab, shared with the load test).
-const (
-	experimentName   = lab.Experiment
-	paramColor       = lab.ParamColor
-	paramText        = lab.ParamText
-	defaultColor     = lab.DefaultColor
-	defaultParagraph = lab.DefaultParagraph
-	signupEvent      = lab.SignupEvent
-)
-
-// labArms are the groups of button_color_v3 in the order the results list
-// them; the first is the one the others are compared with.
-var labArms = func() []armSpec {
-	arms := make([]armSpec, len(lab.Arms))
-	for i, a := range lab.Arms {
-		arms[i] = armSpec{Group: a.Group, Color: a.Color, Weight: a.Weight}
-	}
-	return arms
-}()
-
-// labParagraphs gives each group its own "Paragraph Text".
-var labParagraphs = func() map[string]string {
-	m := make(map[string]string, len(lab.Arms))
-	for _, a := range lab.Arms {
-		m[a.Group] = a.Paragraph
-	}
-	return m
-}()
-
-// labConfig is what the in-process backend serves offline: button_color_v3
-// with four groups of 25% each (see package lab).
-func labConfig() statsigtest.Config { return lab.Config() }
 
 //go:embed templates/*.html
 var templateFS embed.FS

@@ -226,7 +226,7 @@ func TestPagesFailOpenWithoutConfigs(t *testing.T) {
 	if body := get(t, browser, ts.URL+"/signup"); !strings.Contains(body, "recorded as the event") {
 		t.Errorf("without configs /signup should still record the visit:\n%s", body)
 	}
-	backend.ClearFaults()
+	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{})
 	backend.Flush(t, client)
 	if evs := backend.Events(); len(evs) != 1 || evs[0].Name != signupEvent {
 		t.Errorf("the backend got events %+v, want one %s", evs, signupEvent)

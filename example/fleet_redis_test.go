@@ -102,7 +102,7 @@ func fleetRedis(t *testing.T, bin string) {
 	backend := startBackend(t)
 	oldAlloc, newAlloc := allocation(t, labConfig()), allocation(t, movedConfig())
 	env := map[string]string{
-		"STATSIG_SERVER_SECRET": statsigtest.Key,
+		"STATSIG_SERVER_SECRET": backend.ClientConfig().Secret,
 		"STATSIG_API":           backend.URL,
 		"SESSION_KEY":           testSessionKey,
 		"REDIS_URL":             "redis://" + rs.Addr,
@@ -175,7 +175,7 @@ func fleetRedis(t *testing.T, bin string) {
 
 	// 3. Statsig is back, with the allocation changed. Each instance polls
 	// it (every 10 s); await the new version on each.
-	backend.ClearFaults()
+	backend.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{})
 	if err := backend.SetConfig(movedConfig()); err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestFleet(t *testing.T) {
 	t.Run("ip", func(t *testing.T) {
 		backend := startBackend(t)
 		env := map[string]string{
-			"STATSIG_SERVER_SECRET": statsigtest.Key,
+			"STATSIG_SERVER_SECRET": backend.ClientConfig().Secret,
 			"STATSIG_API":           backend.URL,
 			"SESSION_KEY":           testSessionKey,
 			"IDENTITY":              "ip",
@@ -105,7 +105,7 @@ func TestFleet(t *testing.T) {
 	t.Run("cookie", func(t *testing.T) {
 		backend := startBackend(t)
 		env := map[string]string{
-			"STATSIG_SERVER_SECRET": statsigtest.Key,
+			"STATSIG_SERVER_SECRET": backend.ClientConfig().Secret,
 			"STATSIG_API":           backend.URL,
 			"SESSION_KEY":           testSessionKey,
 			"IDENTITY":              "cookie",

@@ -11,7 +11,8 @@
 //	go run ./example
 //
 // then open http://localhost:8080/, an index of the pages: /tasks,
-// /tasks?random=1, /signup, /results, /whoami and /bootstrap.json. Set
+// /tasks?random=1, /signup, /results, /results.json, /whoami and
+// /bootstrap.json. Set
 // STATSIG_SERVER_SECRET to use a real Statsig project (and STATSIG_API to
 // use another API host), and REDIS_URL to keep the config and sticky
 // assignments in Redis. Run with -h for every setting.
@@ -137,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		logger.Warn("IDENTITY=ip without IDENTITY_HASH_KEY: using the public development key; visitor ids are not pseudonymous. Set IDENTITY_HASH_KEY outside a demo.")
 	}
 	if cfg.RandomSessionKey {
-		logger.Warn("SESSION_KEY is not set: lab logins are signed with a random key of this process and end when it stops. Set SESSION_KEY (at least 16 bytes) to keep them.")
+		logger.Info("SESSION_KEY is not set: lab logins are signed with a random key of this process and end when it stops")
 	}
 
 	handler, err := newApp(appConfig{
@@ -220,6 +221,9 @@ func offlineClientConfig(backend *statsigtest.Server) statsigclient.Config {
 	return c
 }
 
+// pageList names the pages of the app, for the start-up log.
+const pageList = "/tasks, /tasks?random=1, /signup, /results, /results.json, /whoami and /bootstrap.json"
+
 // serve serves handler on ln until ctx is done, then shuts the server and
 // client down within shutdownTimeout.
 func serve(ctx context.Context, ln net.Listener, handler http.Handler, client *statsigclient.Client, cfg config, logger *slog.Logger) error {
@@ -241,8 +245,8 @@ func serve(ctx context.Context, ln net.Listener, handler http.Handler, client *s
 	} else {
 		logger.Info("using Statsig; results live in the Statsig console", "api", cfg.API, "initialized", client.Initialized())
 	}
-	logger.Info("listening; open "+url+"/ in a browser: /tasks, /tasks?random=1, /signup, /results, /whoami; press Ctrl-C to stop",
-		"addr", ln.Addr().String(), "url", url+"/tasks", "identity", identityName(cfg.Identity))
+	logger.Info("listening; open "+url+"/ for an index of "+pageList+"; Ctrl-C stops",
+		"url", url+"/", "identity", identityName(cfg.Identity))
 
 	select {
 	case err := <-serveErr:

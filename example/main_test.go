@@ -20,7 +20,10 @@ import (
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
-var urlRE = regexp.MustCompile(`url=(http://\S+)/tasks`)
+var (
+	urlRE       = regexp.MustCompile(`url=(http://[^\s/]+)/`)
+	listeningRE = regexp.MustCompile(`open (http://\S+/) for an index.* url=(http://\S+/)`)
+)
 
 // runningExample is run started on a goroutine.
 type runningExample struct {
@@ -127,14 +130,24 @@ func TestRunOffline(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
-	// The one warning offline is about the random session key.
+	// Offline with no settings, nothing is worth a warning: the random
+	// session key is an info line.
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") && !strings.Contains(line, "SESSION_KEY is not set") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
 			t.Errorf("a warning or error in the log of a clean run: %s", line)
 		}
 	}
-	if !strings.Contains(out, "SESSION_KEY is not set") {
-		t.Errorf("no warning about the random session key:\n%s", out)
+	if !strings.Contains(out, "level=INFO msg=\"SESSION_KEY is not set") {
+		t.Errorf("no info line about the random session key:\n%s", out)
+	}
+	// One URL, the index, and every page named.
+	if m := listeningRE.FindStringSubmatch(out); m == nil || m[1] != m[2] || m[1] != r.URL+"/" {
+		t.Errorf("the listening line does not give %s/ as the one URL:\n%s", r.URL, out)
+	}
+	for _, page := range []string{"/tasks,", "/tasks?random=1", "/signup", "/results,", "/results.json", "/whoami", "/bootstrap.json"} {
+		if !strings.Contains(out, page) {
+			t.Errorf("the start-up log does not name %s:\n%s", page, out)
+		}
 	}
 	if _, err := http.Get(r.URL + "/"); err == nil {
 		t.Error("the server still answers after run returned")
@@ -172,7 +185,7 @@ func TestRunShutdownWithFailingBackend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			backend := startBackend(t)
 			backend.SetFault(statsigtest.EndpointLogEvent, tt.fault)
-			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": statsigtest.Key, "STATSIG_API": backend.URL, "SESSION_KEY": testSessionKey})
+			r := startRun(t, map[string]string{"STATSIG_SERVER_SECRET": backend.ClientConfig().Secret, "STATSIG_API": backend.URL, "SESSION_KEY": testSessionKey})
 			browser := newBrowser(t)
 			parseTasksPage(t, get(t, browser, r.URL+"/tasks?random"))
 			get(t, browser, r.URL+"/signup")

@@ -28,7 +28,7 @@ var groupNames = []string{"Blue", "Green", "Red", "Orange"}
 // experimentConfig returns a backend config with the experiment bucketed on
 // unit, the groups weighted as given (percent, in the order of groupNames;
 // a zero weight drops the group).
-func experimentConfig(unit statsigtest.Unit, weights ...float64) statsigtest.Config {
+func experimentConfig(unit string, weights ...float64) statsigtest.Config {
 	exp := statsigtest.ExperimentSpec{
 		Name:     expName,
 		Unit:     unit,
@@ -83,7 +83,7 @@ func clientOptions(srv *statsigtest.Server, store *redisstore.Store) *statsig.Op
 // ends unless the test shuts it down first.
 func newClient(tb testing.TB, opts *statsig.Options) (*statsig.Client, statsig.InitializeDetails) {
 	tb.Helper()
-	c, details := statsig.NewClientWithDetails(statsigtest.Key, opts)
+	c, details := statsig.NewClientWithDetails("secret-statsigtest", opts)
 	tb.Cleanup(c.Shutdown) // a second Shutdown is safe
 	return c, details
 }

@@ -40,7 +40,7 @@ func localClient(tb testing.TB, cfg statsigtest.Config, store *redisstore.Store)
 // assigned before keep their group on another instance, and new units
 // follow the new allocation.
 func TestStickyAcrossAllocationChange(t *testing.T) {
-	for _, unit := range []statsigtest.Unit{statsigtest.UnitUserID, statsigtest.UnitStableID} {
+	for _, unit := range []string{statsigtest.UnitUserID, statsigtest.UnitStableID} {
 		for _, change := range []struct {
 			name    string
 			weights []float64

@@ -64,7 +64,7 @@ func BenchmarkShutdown(b *testing.B) {
 			b.StopTimer()
 			opts := options()
 			opts.Transport = own
-			c := statsig.NewClientWithOptions(statsigtest.Key, opts)
+			c := statsig.NewClientWithOptions("secret-statsigtest", opts)
 			for j := 0; j < 10; j++ {
 				c.LogEvent(statsig.Event{EventName: "bench", User: testUser, Value: strconv.Itoa(j)})
 			}
@@ -97,7 +97,7 @@ func BenchmarkTransport(b *testing.B) {
 		own := http.DefaultTransport.(*http.Transport).Clone()
 		defer own.CloseIdleConnections()
 		opts.Transport = own
-		sdk := statsig.NewClientWithOptions(statsigtest.Key, &opts)
+		sdk := statsig.NewClientWithOptions("secret-statsigtest", &opts)
 		defer sdk.Shutdown()
 		run(b, sdk)
 	})

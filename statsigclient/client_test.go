@@ -204,7 +204,7 @@ func TestInitializedNotOnCaptivePortal(t *testing.T) {
 	ts := httptest.NewServer(p)
 	t.Cleanup(ts.Close)
 	c := newClient(t, statsigclient.Config{
-		Secret: statsigtest.Key,
+		Secret: "secret-statsigtest",
 		Options: &statsig.Options{
 			API:                ts.URL,
 			ConfigSyncInterval: 20 * time.Millisecond,
@@ -267,7 +267,7 @@ func TestInitializedFromBootstrapAfterTimeout(t *testing.T) {
 	if want := []string{"exposure exp", "gate some_gate", "exposure some_gate"}; fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Errorf("callbacks saw %q, want only the caller's evaluations %q", seen, want)
 	}
-	srv.ClearFaults()
+	srv.SetFault(statsigtest.EndpointIDLists, statsigtest.Fault{})
 }
 
 func TestInitFaults(t *testing.T) {

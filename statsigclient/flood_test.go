@@ -107,7 +107,7 @@ func TestFloodBoundsGoroutines(t *testing.T) {
 	opts.LoggingMaxBufferSize = buffer
 	own := http.DefaultTransport.(*http.Transport).Clone()
 	opts.Transport = own
-	bare, details := statsig.NewClientWithDetails(statsigtest.Key, &opts)
+	bare, details := statsig.NewClientWithDetails("secret-statsigtest", &opts)
 	if !details.Success {
 		t.Fatalf("bare client did not initialise: %v", details.Error)
 	}
@@ -119,8 +119,8 @@ func TestFloodBoundsGoroutines(t *testing.T) {
 	})
 	bareHeld, bareRequests := clientGoroutines(), requestCount(bareSrv, statsigtest.EndpointLogEvent)
 	barePeak := sampler.result()
-	bareSrv.ClearFaults() // the held batches fail; the SDK reports each one
-	bare.Shutdown()       // its buffer is empty: every event was in a full batch
+	bareSrv.SetFault(statsigtest.EndpointLogEvent, statsigtest.Fault{}) // the held batches fail; the SDK reports each one
+	bare.Shutdown()                                                     // its buffer is empty: every event was in a full batch
 	waitFor(t, "the bare SDK's goroutines to end", func() bool {
 		own.CloseIdleConnections()
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections() // the SDK's reports went through it
@@ -192,7 +192,7 @@ func TestFloodBoundsGoroutines(t *testing.T) {
 	})
 	statsSampler.check(t, total)
 	stats := c.Stats()
-	srv.ClearFaults()
+	srv.SetFault(statsigtest.EndpointLogEvent, statsigtest.Fault{})
 	waitFor(t, "goroutines to settle after Shutdown", func() bool { return clientGoroutines() <= base+10 })
 
 	t.Logf("bare SDK: baseline %d, peak %d (+%d), all %d batches held (%d requests) %d (+%d)", bareBase, barePeak, barePeak-bareBase, batches, bareRequests, bareHeld, bareHeld-bareBase)

@@ -2,6 +2,7 @@ package statsigtest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ const flushTimeout = 10 * time.Second
 // long.
 func (s *Server) ClientConfig() statsigclient.Config {
 	return statsigclient.Config{
-		Secret: Key,
+		Secret: secret,
 		Options: &statsig.Options{
 			API:                  s.URL,
 			LoggingInterval:      time.Hour,
@@ -49,29 +50,50 @@ func (s *Server) ClientConfig() statsigclient.Config {
 }
 
 // NewClient returns a client of the server made with [Server.ClientConfig],
-// failing tb if it cannot be created or does not initialise. The client is
-// shut down when the test ends; if events reach the server only then,
-// after the test read events, tb fails with a hint to call [Server.Flush]
-// before reading them.
+// failing tb if it cannot be created or does not initialise. Hand it to
+// statsigmw.New as production code would, and call [Server.Flush] before
+// reading events.
+//
+// A client not flushed is shut down by [Server.Close] or when the test
+// ends, whichever comes first. If its events reach the server only then,
+// after the test read events, tb fails with a hint to call Flush.
 func (s *Server) NewClient(tb testing.TB) *statsigclient.Client {
 	tb.Helper()
 	c, err := statsigclient.New(s.ClientConfig())
 	if err != nil {
 		tb.Fatalf("statsigtest: %v", err)
 	}
-	tb.Cleanup(func() {
-		before := s.eventCount()
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		defer cancel()
-		_ = c.Shutdown(ctx)
-		if late := s.eventCount() - before; late > 0 && s.read.Load() {
-			tb.Errorf("statsigtest: %d events reached the server when the client shut down at the end of the test, after the test read events: call Flush before reading events", late)
-		}
-	})
+	o := &ownedClient{c: c, tb: tb}
+	s.mu.Lock()
+	s.clients = append(s.clients, o)
+	s.mu.Unlock()
+	tb.Cleanup(func() { s.finish(o) })
 	if !c.Initialized() {
 		tb.Fatalf("statsigtest: client did not initialise")
 	}
 	return c
+}
+
+// ownedClient is a client made by NewClient, shut down once: by Flush,
+// Close or the test's cleanup.
+type ownedClient struct {
+	c    *statsigclient.Client
+	tb   testing.TB
+	once sync.Once
+}
+
+// finish shuts o's client down unless that was done, and fails its test if
+// events reached the server only then, after the test read events.
+func (s *Server) finish(o *ownedClient) {
+	o.once.Do(func() {
+		before := s.eventCount()
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		_ = o.c.Shutdown(ctx)
+		if late := s.eventCount() - before; late > 0 && s.read.Load() {
+			o.tb.Errorf("statsigtest: %d events reached the server when the client shut down at the end of the test, after the test read events: call Flush before reading events", late)
+		}
+	})
 }
 
 // Flush shuts c down through [statsigclient.Client.Shutdown], which
@@ -81,9 +103,26 @@ func (s *Server) NewClient(tb testing.TB) *statsigclient.Client {
 // from the goroutine running the test.
 func (s *Server) Flush(tb testing.TB, c *statsigclient.Client) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	defer cancel()
-	if err := c.Shutdown(ctx); err != nil {
+	s.mu.Lock()
+	var o *ownedClient
+	for _, oc := range s.clients {
+		if oc.c == c {
+			o = oc
+		}
+	}
+	s.mu.Unlock()
+	var err error
+	shutdown := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		err = c.Shutdown(ctx)
+	}
+	if o != nil {
+		o.once.Do(shutdown)
+	} else {
+		shutdown() // not made by NewClient, or shut down already: a second Shutdown is safe
+	}
+	if err != nil {
 		tb.Fatalf("statsigtest: Flush: %v", err)
 	}
 }

@@ -6,48 +6,55 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 
-	statsig "github.com/statsig-io/go-sdk"
-
+	"github.com/labkit/statsigmw"
 	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
-// In a test, srv.NewClient(t) and srv.Flush(t, client) do what this example
-// spells out: create a client from ClientConfig, and shut it down through
-// its production Shutdown before reading events.
+// A handler under the middleware, served by a client of the Server: the
+// page shows the forced group's colour, and the exposure and the conversion
+// reach the Server. In a test, srv.NewClient(t) and srv.Flush(t, client)
+// do what this example spells out.
 func Example() {
-	srv := statsigtest.NewServer(statsigtest.Config{
-		Experiments: []statsigtest.ExperimentSpec{{
-			Name: "button_color",
-			Groups: []statsigtest.Group{
-				{Name: "Blue", Weight: 50, Params: map[string]any{"color": "blue"}},
-				{Name: "Red", Weight: 50, Params: map[string]any{"color": "red"}},
-			},
-		}},
-	})
+	srv := statsigtest.NewServer(statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{{
+		Name:   "button_color_v3",
+		Groups: []statsigtest.Group{{Name: "Red", Weight: 100, Params: map[string]any{"Button Color": "red"}}},
+	}}})
 	defer srv.Close()
-
 	client, err := statsigclient.New(srv.ClientConfig())
 	if err != nil {
 		log.Fatal(err)
 	}
-	user := statsig.User{UserID: "visitor-1"}
-	exp := client.SDK().GetExperiment(user, "button_color")
-	client.SDK().LogEvent(statsig.Event{EventName: "clicked", User: user})
-	if err := client.Shutdown(context.Background()); err != nil {
+	mw, err := statsigmw.New(client, statsigmw.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		exp, _ := statsigmw.Experiment(r.Context(), "button_color_v3")
+		_ = statsigmw.LogEvent(r.Context(), "visited_signup")
+		fmt.Fprint(w, exp.GetString("Button Color", "blue"))
+	}))
+
+	page := httptest.NewRecorder()
+	h.ServeHTTP(page, httptest.NewRequest("GET", "/", nil))
+	if err := client.Shutdown(context.Background()); err != nil { // what srv.Flush(t, client) does
 		log.Fatal(err)
 	}
 
+	fmt.Println("page:", page.Body)
 	for _, x := range srv.Exposures() {
-		fmt.Println(x.Kind, x.Name, x.Group == exp.GroupName, x.User.UserID)
+		fmt.Println("exposure:", x.Name, x.Group, x.User.CustomIDs["stableID"] != "")
 	}
 	for _, e := range srv.Events() {
-		fmt.Println(e.Name, e.User.UserID)
+		fmt.Println("event:", e.Name, e.User.CustomIDs["stableID"] != "")
 	}
 	// Output:
-	// experiment button_color true visitor-1
-	// clicked visitor-1
+	// page: red
+	// exposure: button_color_v3 Red true
+	// event: visited_signup true
 }
 
 func ExampleServer_SetFault() {

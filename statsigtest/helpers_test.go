@@ -37,7 +37,7 @@ func mustJSON(t *testing.T, cfg statsigtest.Config) []byte {
 // when the test ends.
 func bareClient(t *testing.T, srv *statsigtest.Server) *statsig.Client {
 	t.Helper()
-	c, details := statsig.NewClientWithDetails(statsigtest.Key, srv.ClientConfig().Options)
+	c, details := statsig.NewClientWithDetails(srv.ClientConfig().Secret, srv.ClientConfig().Options)
 	t.Cleanup(c.Shutdown)
 	if !details.Success {
 		t.Fatalf("bare client did not initialise: %v", details.Error)

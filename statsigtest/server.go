@@ -16,10 +16,9 @@ import (
 	"time"
 )
 
-// Key is the server secret that clients of a [Server] use (see
-// [Server.ClientConfig]). The SDK insists that a server key starts with
-// "secret"; the Server accepts any key.
-const Key = "secret-statsigtest"
+// secret is the server secret of [Server.ClientConfig]. The SDK insists
+// that a server key starts with "secret"; the Server accepts any key.
+const secret = "secret-statsigtest"
 
 // maxBody bounds what the Server reads from one request.
 const maxBody = 64 << 20
@@ -81,6 +80,7 @@ type Server struct {
 	release  chan struct{} // closed when the faults change, to end hangs
 	requests []Request
 	events   []rawEvent
+	clients  []*ownedClient // made by NewClient, shut down by Close or at the test's end
 	closed   chan struct{}
 	closeMu  sync.Once
 	read     atomic.Bool // Events or Exposures has been called
@@ -111,10 +111,25 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Close stops the server: it ends hanging requests and closes every
-// connection. Close is idempotent.
+// Close stops the server. It first shuts down the clients made by
+// [Server.NewClient] that are still open, so that their events reach the
+// server (and a test that read events without [Server.Flush] fails with a
+// hint) whether Close runs before or after the test's cleanups; when the
+// log_event endpoint has a fault, those clients are left to the test's
+// cleanups. Then it ends hanging requests and closes every connection.
+// Close is idempotent.
 func (s *Server) Close() {
 	s.closeMu.Do(func() {
+		s.mu.Lock()
+		clients := s.clients
+		s.clients = nil
+		faulty := s.faults[EndpointLogEvent] != (Fault{})
+		s.mu.Unlock()
+		if !faulty {
+			for _, c := range clients {
+				s.finish(c)
+			}
+		}
 		close(s.closed)
 		_ = s.srv.Close()
 	})
@@ -154,15 +169,6 @@ func (s *Server) SetFault(e Endpoint, f Fault) {
 	} else {
 		s.faults[e] = f
 	}
-	close(s.release)
-	s.release = make(chan struct{})
-}
-
-// ClearFaults clears the faults of every endpoint.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.faults)
 	close(s.release)
 	s.release = make(chan struct{})
 }

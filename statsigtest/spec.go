@@ -7,15 +7,14 @@ import (
 	"sort"
 )
 
-// Unit names the user id an experiment or gate buckets on.
-type Unit string
-
+// The units an experiment or gate buckets on: the SDK's id types, plain
+// strings as in statsigmw.Config.StickyUnit.
 const (
 	// UnitUserID buckets on statsig.User.UserID. It is the default.
-	UnitUserID Unit = "userID"
+	UnitUserID = "userID"
 	// UnitStableID buckets on statsig.User.CustomIDs["stableID"], the
 	// anonymous visitor id that statsigmw always sets.
-	UnitStableID Unit = "stableID"
+	UnitStableID = "stableID"
 )
 
 // Config is the set of experiments, gates and layers a [Server] serves.
@@ -32,7 +31,7 @@ type ExperimentSpec struct {
 	// Name is the experiment name passed to GetExperiment. Required.
 	Name string
 	// Unit is the id the experiment buckets on; empty means UnitUserID.
-	Unit Unit
+	Unit string
 	// Groups are assigned in order by cumulative weight. At least one is
 	// required and the weights must sum to 100.
 	Groups []Group
@@ -64,7 +63,7 @@ type GateSpec struct {
 	// Name is the gate name passed to CheckGate. Required.
 	Name string
 	// Unit is the id the gate buckets on; empty means UnitUserID.
-	Unit Unit
+	Unit string
 	// PassPercentage is the share of units that pass, from 0 to 100.
 	PassPercentage float64
 	// Salt seeds bucketing; empty means Name.
@@ -210,14 +209,14 @@ func (c Config) build(timeMillis int64) (map[string]any, map[string]ruleRef, err
 	return doc, rules, nil
 }
 
-func normUnit(u Unit) (Unit, error) {
+func normUnit(u string) (string, error) {
 	switch u {
 	case "", UnitUserID:
 		return UnitUserID, nil
 	case UnitStableID:
 		return UnitStableID, nil
 	}
-	return "", fmt.Errorf("unknown unit %q (want %q or %q)", string(u), UnitUserID, UnitStableID)
+	return "", fmt.Errorf("unknown unit %q (want %q or %q)", u, UnitUserID, UnitStableID)
 }
 
 func paramsOrEmpty(p map[string]any) map[string]any {

@@ -17,7 +17,7 @@ import (
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
-func fourGroups(name string, unit statsigtest.Unit) statsigtest.ExperimentSpec {
+func fourGroups(name string, unit string) statsigtest.ExperimentSpec {
 	e := statsigtest.ExperimentSpec{Name: name, Unit: unit, Defaults: map[string]any{"color": "none"}}
 	for _, g := range []string{"Blue", "Green", "Red", "Orange"} {
 		e.Groups = append(e.Groups, statsigtest.Group{Name: g, Weight: 25, Params: map[string]any{"color": strings.ToLower(g)}})
@@ -25,7 +25,7 @@ func fourGroups(name string, unit statsigtest.Unit) statsigtest.ExperimentSpec {
 	return e
 }
 
-func userFor(unit statsigtest.Unit, id string) statsig.User {
+func userFor(unit string, id string) statsig.User {
 	if unit == statsigtest.UnitStableID {
 		// A fixed UserID: the split must come from the stableID alone.
 		return statsig.User{UserID: "logged-in", CustomIDs: map[string]string{"stableID": id}}
@@ -35,7 +35,7 @@ func userFor(unit statsigtest.Unit, id string) statsig.User {
 
 func TestExperimentSplit(t *testing.T) {
 	t.Parallel()
-	for _, unit := range []statsigtest.Unit{statsigtest.UnitUserID, statsigtest.UnitStableID} {
+	for _, unit := range []string{statsigtest.UnitUserID, statsigtest.UnitStableID} {
 		t.Run(string(unit), func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{fourGroups("exp", unit)}})
@@ -427,27 +427,46 @@ func (r *recordingTB) runCleanups() {
 }
 
 // Reading events before flushing sees nothing; the events arrive when the
-// client shuts down at the end of the test, which then fails with a hint.
+// client shuts down, at Close or at the test's cleanups, whichever runs
+// first, and the test then fails with a hint, never a panic; every event
+// still reaches the server, so the client has nothing to warn about.
 func TestReadBeforeFlushFails(t *testing.T) {
 	t.Parallel()
-	for _, flush := range []bool{false, true} {
-		t.Run(fmt.Sprintf("flush=%v", flush), func(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		flush      bool
+		closeFirst bool // defer srv.Close() in the test: Close before the cleanups
+	}{
+		{"flush", true, true},
+		{"no flush, Close first", false, true},
+		{"no flush, cleanups first", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newServer(t, statsigtest.Config{})
+			srv := statsigtest.NewServer(statsigtest.Config{})
 			tb := &recordingTB{TB: t}
 			c := srv.NewClient(tb)
 			c.SDK().LogEvent(statsig.Event{EventName: "e", User: statsig.User{UserID: "u"}})
-			if flush {
+			if tt.flush {
 				srv.Flush(tb, c)
 			}
 			got := len(srv.Events())
-			tb.runCleanups()
+			if tt.closeFirst {
+				srv.Close()
+				tb.runCleanups()
+			} else {
+				tb.runCleanups()
+				srv.Close()
+			}
+			delivered := len(srv.Events())
 			hinted := len(tb.errs) == 1 && strings.Contains(tb.errs[0], "call Flush before reading events")
 			switch {
-			case flush && (got != 1 || len(tb.errs) != 0):
+			case tt.flush && (got != 1 || len(tb.errs) != 0):
 				t.Errorf("with Flush: read %d events, reported %q; want 1 event and no report", got, tb.errs)
-			case !flush && (got != 0 || !hinted):
+			case !tt.flush && (got != 0 || !hinted):
 				t.Errorf("without Flush: read %d events, reported %q; want 0 events and the hint to call Flush", got, tb.errs)
+			case delivered != 1:
+				t.Errorf("%d events reached the server in the end, want 1", delivered)
 			}
 		})
 	}

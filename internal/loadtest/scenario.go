@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labkit/statsigmw/internal/lab"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -106,11 +105,25 @@ func buildExample(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
+// served is what the backend serves the example under load: its experiment,
+// button_color_v3, split in four equal groups named as the example's (the
+// FIXED_GROUP baseline and the page parsing need the names). Only the colour
+// parameter is set: the load measures evaluation and exposure, not copy.
+func served() statsigtest.Config {
+	exp := statsigtest.ExperimentSpec{Name: "button_color_v3"}
+	for _, g := range []string{"Blue", "Green", "Red", "Orange"} {
+		exp.Groups = append(exp.Groups, statsigtest.Group{
+			Name: g, Weight: 25, Params: map[string]any{"Button Color": strings.ToLower(g)},
+		})
+	}
+	return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{exp}}
+}
+
 // runScenario measures one scenario: backend, example process, warm-up,
 // load, shutdown. Everything it starts is stopped before it returns.
 func runScenario(ctx context.Context, sc scenario, bin string, procs int, o options) (r result) {
 	r.Name = sc.Name
-	backend := statsigtest.NewServer(lab.Config())
+	backend := statsigtest.NewServer(served())
 	defer backend.Close()
 	for ep, f := range sc.Faults {
 		backend.SetFault(ep, f)
@@ -119,7 +132,7 @@ func runScenario(ctx context.Context, sc scenario, bin string, procs int, o opti
 	env := []string{
 		"GOMAXPROCS=" + strconv.Itoa(procs),
 		"ADDR=127.0.0.1:0",
-		"STATSIG_SERVER_SECRET=" + statsigtest.Key,
+		"STATSIG_SERVER_SECRET=" + backend.ClientConfig().Secret,
 		"STATSIG_API=" + backend.URL,
 		// Online the example requires a session key; the load uses no login.
 		"SESSION_KEY=loadtest-session-key-0123456789",
@@ -188,7 +201,7 @@ func runScenario(ctx context.Context, sc scenario, bin string, procs int, o opti
 }
 
 var (
-	urlRE         = regexp.MustCompile(`url=(http://\S+)/tasks`)
+	urlRE         = regexp.MustCompile(`url=(http://[^\s/]+)/`)
 	initializedRE = regexp.MustCompile(`initialized=(\w+)`)
 	groupRE       = regexp.MustCompile(`, group ([A-Za-z]+)\.`)
 )
