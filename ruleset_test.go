@@ -1,7 +1,6 @@
 package statsigmw_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +9,6 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
-	"github.com/labkit/statsigmw/statsigclient"
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
@@ -99,34 +97,10 @@ func ruleSet(t testing.TB, time int64) string {
 	return string(b)
 }
 
-var (
-	pureGates       = []string{"ua_chrome", "locale_de", "ip_ten", "half", "chrome_and_half"}
-	pureExperiments = []string{"exp_multi", "exp_login", "exp_source", "exp_fields"}
-	impureGates     = []string{"clock", "listed"}
-	impureExps      = []string{"exp_clock"}
-)
-
 const (
 	uaChrome  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 	uaFirefox = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 )
-
-// ruleClient is a LocalMode client bootstrapped with ruleSet, with the
-// SDK's user agent parser on.
-func ruleClient(t testing.TB, opts statsig.Options) *statsigclient.Client {
-	t.Helper()
-	opts.LocalMode = true
-	if opts.DataAdapter == nil {
-		opts.BootstrapValues = ruleSet(t, 1000)
-	}
-	opts.IPCountryOptions = statsig.IPCountryOptions{Disabled: true}
-	c, err := statsigclient.New(statsigclient.Config{Options: &opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
-	return c
-}
 
 type visit struct {
 	cookie, ua, lang, remote, login string

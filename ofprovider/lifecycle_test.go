@@ -125,7 +125,7 @@ func TestReadyLater(t *testing.T) {
 		t.Errorf("before configs: %v, %q; want the default and %s", d.Value, d.ErrorCode, openfeature.ProviderNotReadyCode)
 	}
 
-	srv.ClearFaults()
+	srv.SetFault(statsigtest.EndpointConfigSpecs, statsigtest.Fault{})
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):

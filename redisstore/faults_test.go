@@ -21,7 +21,7 @@ import (
 
 // experimentsConfig returns a config of n experiments named expName,
 // expName_2, ..., each like experimentConfig's.
-func experimentsConfig(n int, unit statsigtest.Unit, weights ...float64) statsigtest.Config {
+func experimentsConfig(n int, unit string, weights ...float64) statsigtest.Config {
 	one := experimentConfig(unit, weights...).Experiments[0]
 	var cfg statsigtest.Config
 	for i := 0; i < n; i++ {
