@@ -77,23 +77,36 @@ func NewClient() (*statsigclient.Client, error) {
 	}})
 }
 
-// VisitorID returns the id of visitor i (i >= 0): a canonical lower-case v4
-// UUID, deterministic, distinct for i < 2^48. The loopback script's Lua
+// VisitorID returns the id of visitor i (0 <= i < 2^48): a canonical
+// lower-case v4 UUID, distinct for each i. The loopback script's Lua
 // generator writes the same ids.
 func VisitorID(i int) string {
 	return fmt.Sprintf("%08x-7d1c-4e3a-9b2f-%012x", uint32(i)*2654435761, uint64(i)&(1<<48-1))
 }
 
-// CookieHeaders returns the Cookie headers of n returning visitors, the
-// visitor cookie of each stamped with the Unix time set (seconds), as the
-// middleware writes it. A stamp within the last 40 days means no refresh.
-func CookieHeaders(n int, set int64) []string {
-	stamp := fmt.Sprintf("-%08x", uint32(set))
-	h := make([]string, n)
-	for i := range h {
-		h[i] = cookiesBefore + CookieName + "=" + VisitorID(i) + stamp + cookiesAfter
+// AppendCookieHeader appends to dst the Cookie header of returning visitor
+// i, whose visitor cookie holds VisitorID(i) stamped with set, the Unix time
+// in seconds when the middleware set it (a stamp within the last 40 days
+// means no refresh). It allocates nothing when dst has room, so that a
+// benchmark can make each request's header afresh, as net/http does, at the
+// cost of one copy, instead of keeping every visitor's header in its heap.
+func AppendCookieHeader(dst []byte, i int, set int64) []byte {
+	dst = append(dst, cookiesBefore+CookieName+"="...)
+	dst = appendHex(dst, uint64(uint32(i)*2654435761), 8)
+	dst = append(dst, "-7d1c-4e3a-9b2f-"...)
+	dst = appendHex(dst, uint64(i)&(1<<48-1), 12)
+	dst = append(dst, '-')
+	dst = appendHex(dst, uint64(uint32(set)), 8)
+	return append(dst, cookiesAfter...)
+}
+
+// appendHex appends the n lowest hex digits of x, zero-padded.
+func appendHex(dst []byte, x uint64, n int) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 4 * (n - 1); shift >= 0; shift -= 4 {
+		dst = append(dst, digits[x>>shift&0xf])
 	}
-	return h
+	return dst
 }
 
 // New returns the page called name (Plain, HandRolled or MW) with a client
