@@ -2,15 +2,16 @@ package statsigmw_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/internal/benchpage"
 	"github.com/labkit/statsigmw/statsigclient"
 )
 
@@ -133,122 +134,87 @@ func BenchmarkExperiment(b *testing.B) {
 	})
 }
 
-// BenchmarkPage compares an experiment page written six ways, through the
-// same handler shape and recorder, with a LocalMode client:
-//
-//   - plain: no middleware, no SDK, a fixed colour;
-//   - handrolled: the pattern the middleware replaces: read the cookie,
-//     build statsig.User{UserID, CustomIDs{stableID}}, GetExperiment (which
-//     logs an exposure at every call);
-//   - experiment-returning: through the middleware, a returning visitor, one
-//     read (answered by a reused evaluation);
-//   - experiment-returning-3x: the same, three reads;
-//   - experiment-new: through the middleware, a new visitor every request;
-//
-// The returning visitor is one fixed id, so every variant evaluates the same
-// rules. On a noisy machine, compare the variants with scripts/bench-page.sh,
-// which runs each in a fresh process, in interleaved rounds: sub-benchmarks
-// of one run share the SDK client and its logger's buffer, and drift apart
-// with the machine's speed.
-func BenchmarkPage(b *testing.B) { benchmarkPage(b, false) }
-
-// BenchmarkPageLoopback is BenchmarkPage through a real HTTP server on
-// loopback, one keep-alive client.
-func BenchmarkPageLoopback(b *testing.B) { benchmarkPage(b, true) }
-
-// pageVariant is one way of writing the experiment page, with the request
-// it serves.
-type pageVariant struct {
+// pageVisitors are BenchmarkPage's kinds of traffic: n returning visitors
+// in rotation, each with a cookie of their own, or (n = 0) a new visitor
+// with no cookie at every request.
+var pageVisitors = []struct {
 	name string
-	h    http.Handler
-	r    *http.Request
-}
+	n    int
+}{{"1", 1}, {"20000", 20_000}, {"1000000", 1_000_000}, {"new", 0}}
 
-// pageVariants returns BenchmarkPage's variants, in the order it runs them.
-func pageVariants(b *testing.B) []pageVariant {
-	client := benchClient(b)
-	mw, err := statsigmw.New(client, statsigmw.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Every read asks the SDK: the cost of a read that reuse cannot answer.
-	const id = "6f1e3f4c-2b0a-4c1e-9d3a-5e8f7a6b9c0d"
-	returning := httptest.NewRequest(http.MethodGet, "/tasks", nil)
-	returning.Header.Set("Cookie", "_ga=GA1.2.3; "+cookieName+"="+stamped(id)+"; theme=dark")
-	returning.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
-	returning.Header.Set("Accept-Language", "en-US,en;q=0.9")
-	fresh := returning.Clone(context.Background())
-	fresh.Header.Set("Cookie", "_ga=GA1.2.3; theme=dark")
+// pageWarmup bounds the requests that warm a page before it is timed.
+const pageWarmup = 200_000
 
-	page := func(color string, w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<button class="` + color + `">Add</button>`))
-	}
-	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { page("blue", w) })
-	handrolled := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(cookieName)
-		if err != nil {
-			http.Error(w, "no cookie", http.StatusBadRequest)
-			return
-		}
-		vid := c.Value[:36]
-		user := statsig.User{UserID: vid, CustomIDs: map[string]string{"stableID": vid}}
-		exp := client.SDK().GetExperiment(user, "exp")
-		page(exp.GetString("color", "blue"), w)
-	})
-	reads := func(n int, mw *statsigmw.Middleware) http.Handler {
-		return mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var exp statsig.DynamicConfig
-			for i := 0; i < n; i++ {
-				exp, _ = statsigmw.Experiment(r.Context(), "exp")
-			}
-			page(exp.GetString("color", "blue"), w)
-		}))
-	}
-	return []pageVariant{
-		{"plain", plain, returning},
-		{"handrolled", handrolled, returning},
-		{"experiment-returning", reads(1, mw), returning},
-		{"experiment-returning-3x", reads(3, mw), returning},
-		{"experiment-new", reads(1, mw), fresh},
-	}
-}
-
-func benchmarkPage(b *testing.B, loopback bool) {
-	run := func(h http.Handler, r *http.Request) func(*testing.B) {
-		return func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				h.ServeHTTP(httptest.NewRecorder(), r)
-			}
-		}
-	}
-	if loopback {
-		// The same page served over loopback HTTP with keep-alive: ns/op is
-		// the inverse of one client's throughput.
-		run = func(h http.Handler, r *http.Request) func(*testing.B) {
-			return func(b *testing.B) {
-				srv := httptest.NewServer(h)
-				defer srv.Close()
-				req, _ := http.NewRequest(http.MethodGet, srv.URL+r.URL.Path, nil)
-				req.Header = r.Header.Clone()
-				c := srv.Client()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					resp, err := c.Do(req)
-					if err != nil {
-						b.Fatal(err)
+// BenchmarkPage measures the experiment page of internal/benchpage written
+// three ways, each with a client of its own:
+//
+//   - plain: no middleware, no SDK, a fixed colour: the floor;
+//   - handrolled: what a careful user writes without the middleware: parse
+//     the visitor cookie or mint one and set it, build a statsig.User,
+//     GetExperiment (which logs an exposure at every view);
+//   - mw: statsigmw.Handler and one statsigmw.Experiment read;
+//
+// under traffic that looks like a site's: visitors=N for N returning
+// visitors in rotation, visitors=new for a new visitor at every request.
+// Each request's Cookie header is a fresh string, as net/http makes it:
+// holding a million headers in the heap (about 100 MB) would make the
+// collector run half as often and the pages at a million visitors look up
+// to twice as fast as at 20,000. Before it is timed, each page serves one
+// rotation of its visitors (at most pageWarmup requests), so that it is
+// measured in its steady state: at 20,000 visitors the exposure de-dup
+// cache (100,000 by default) remembers every visitor; at 1,000,000 it is
+// full and each view exposes again.
+//
+// Sub-benchmarks of one process drift apart with the machine's speed:
+// compare pages with scripts/bench-page.sh (fresh processes, interleaved
+// rounds), and over loopback with scripts/bench-loopback.sh.
+func BenchmarkPage(b *testing.B) {
+	set := time.Now().Unix()
+	for _, v := range pageVisitors {
+		b.Run("visitors="+v.name, func(b *testing.B) {
+			for _, name := range benchpage.Pages {
+				var (
+					h      http.Handler
+					served int // requests so far, over every run of b
+				)
+				b.Run(name, func(sub *testing.B) {
+					if h == nil {
+						var shutdown func()
+						var err error
+						if h, shutdown, err = benchpage.New(name); err != nil {
+							sub.Fatal(err)
+						}
+						b.Cleanup(shutdown) // the page outlives this run of sub
 					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+					r := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+					r.Header.Set("User-Agent", benchpage.UserAgent)
+					r.Header.Set("Accept-Language", benchpage.AcceptLanguage)
+					cookie := []string{""}
+					r.Header["Cookie"] = cookie
+					w := &discardWriter{h: make(http.Header)}
+					buf := make([]byte, 0, 128)
+					serve := func() {
+						if v.n > 0 {
+							buf = benchpage.AppendCookieHeader(buf[:0], served%v.n, set)
+						} else {
+							buf = append(buf[:0], benchpage.NoVisitorCookie...)
+						}
+						cookie[0] = string(buf)
+						clear(w.h)
+						h.ServeHTTP(w, r)
+						served++
+					}
+					for served < min(max(v.n, 1_000), pageWarmup) {
+						serve()
+					}
+					sub.ReportAllocs()
+					sub.ResetTimer()
+					for i := 0; i < sub.N; i++ {
+						serve()
+					}
+				})
 			}
-		}
-	}
-	for _, v := range pageVariants(b) {
-		b.Run(v.name, run(v.h, v.r))
+		})
 	}
 }
 

@@ -1,0 +1,76 @@
+// Command benchserver serves the benchmark page of internal/benchpage three
+// ways, for measurement over loopback with a load generator
+// (scripts/bench-loopback.sh):
+//
+//	GET /plain       no middleware, no SDK
+//	GET /handrolled  cookie, statsig.User and GetExperiment by hand
+//	GET /mw          statsigmw
+//
+// Each page has a LocalMode client of its own. The server listens on -addr,
+// a loopback address (by default a free port), prints "listening on ADDR"
+// once it accepts connections, and serves until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labkit/statsigmw/internal/benchpage"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "loopback `address` to listen on")
+	flag.Parse()
+	if err := run(*addr); err != nil {
+		fmt.Fprintln(os.Stderr, "benchserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr string) error {
+	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("-addr %q is not a loopback address and port", addr)
+	}
+	mux := http.NewServeMux()
+	for _, name := range benchpage.Pages {
+		h, shutdown, err := benchpage.New(name)
+		if err != nil {
+			return err
+		}
+		defer shutdown()
+		mux.Handle("GET /"+name, h)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	fmt.Println("listening on", ln.Addr())
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
