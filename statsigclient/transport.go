@@ -66,17 +66,15 @@ type batchTransport struct {
 	lastWarn              time.Time
 }
 
-func newBatchTransport(cfg Config, base http.RoundTripper) *batchTransport {
+func newBatchTransport(cfg Config, base http.RoundTripper, own *http.Transport) *batchTransport {
 	t := &batchTransport{
 		base:    base,
+		own:     own,
 		queue:   cfg.MaxQueuedBatches,
 		retries: cfg.MaxRetries,
 		backoff: cfg.RetryBackoff,
 		logger:  cfg.Logger,
 		changed: make(chan struct{}),
-	}
-	if t.base == nil {
-		t.base, t.own = defaultBase()
 	}
 	inFlight := cfg.MaxInFlightBatches
 	if inFlight == 0 {
@@ -96,21 +94,6 @@ func newBatchTransport(cfg Config, base http.RoundTripper) *batchTransport {
 	return t
 }
 
-// defaultBase returns the transport under a client whose Options.Transport
-// is nil: a private clone of http.DefaultTransport, whose idle connections
-// Shutdown can close without touching anyone else's. When a program has
-// replaced http.DefaultTransport with a wrapper (tracing, request recorders,
-// test doubles), the wrapper itself is used and not owned: whoever wraps the
-// default transport wants every outgoing request to go through it, and the
-// SDK's own exception reports already do.
-func defaultBase() (http.RoundTripper, *http.Transport) {
-	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-		own := dt.Clone()
-		return own, own
-	}
-	return http.DefaultTransport, nil
-}
-
 func (t *batchTransport) log() *slog.Logger {
 	if t.logger != nil {
 		return t.logger
@@ -118,8 +101,8 @@ func (t *batchTransport) log() *slog.Logger {
 	return slog.Default()
 }
 
-// isLogEvent tells an event batch by its path, as the SDK builds it (API
-// base + "/log_event").
+// isLogEvent tells an event batch by its path, as the SDK builds it: API
+// base + "/log_event" (New makes sure the base has no query to swallow it).
 func isLogEvent(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/log_event") }
 
 // RoundTrip implements http.RoundTripper.
@@ -160,11 +143,7 @@ func eventCount(r *http.Request) int64 {
 }
 
 // deliver sends one event batch that enter has counted, and always answers
-// the SDK with success (see the package documentation for why). It is kept
-// out of line because sdkBatchesBeforeTransport recognises a batch that has
-// been counted by this frame on its goroutine's stack.
-//
-//go:noinline
+// the SDK with success: see the package documentation for why.
 func (t *batchTransport) deliver(r *http.Request, n int64) *http.Response {
 	defer t.exit()
 	if err := context.Cause(t.cutCtx); err != nil {
