@@ -351,8 +351,8 @@ func accountingRun(t *testing.T, fault statsigtest.Fault, timeout time.Duration,
 		t.Errorf("Shutdown = %v, want a *ShutdownError with a reason", err)
 		return "bad error"
 	}
-	if want := logged - received; se.Undelivered != want {
-		t.Errorf("Undelivered = %d, want %d (%d logged - %d received); %v", se.Undelivered, want, logged, received, err)
+	if want := logged - received; se.Undelivered != want || se.UnknownBatches != 0 {
+		t.Errorf("Undelivered = %d, UnknownBatches = %d, want %d (%d logged - %d received) and 0; %v", se.Undelivered, se.UnknownBatches, want, logged, received, err)
 	}
 	return fmt.Sprintf("%d=%d-%d", se.Undelivered, logged, received)
 }
