@@ -41,7 +41,8 @@ type Config struct {
 	// Zero means Options.InitTimeout when that is set, 3 s otherwise. After
 	// it the SDK goes on initialising in the background and the client
 	// picks up configs at a later poll (Options.ConfigSyncInterval, 10 s by
-	// default).
+	// default). Without a timeout the SDK waits about 12 s for a hanging
+	// backend.
 	InitTimeout time.Duration
 
 	// MaxInFlightBatches bounds the event batches being sent at once. Zero
@@ -159,7 +160,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// newSDKClient calls the SDK's constructor, turning a panic into an error.
+// newSDKClient calls the SDK's constructor, turning a panic into an error:
+// checkConfig catches the panics known (a key that does not start with
+// "secret"), this any other.
 func newSDKClient(secret string, opts *statsig.Options) (c *statsig.Client, d statsig.InitializeDetails, err error) {
 	defer func() {
 		if r := recover(); r != nil {

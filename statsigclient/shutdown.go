@@ -62,7 +62,7 @@ func (e *ShutdownError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "statsigclient: shutdown: %d events not delivered", e.Undelivered)
 	if e.UnknownBatches > 0 {
-		fmt.Fprintf(&b, ", and %d batch(es) the SDK had not handed over, of unknown size", e.UnknownBatches)
+		fmt.Fprintf(&b, ", %d batch of unknown size still held by the SDK", e.UnknownBatches)
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
