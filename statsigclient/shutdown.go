@@ -43,13 +43,14 @@ type ShutdownError struct {
 	// the batches pending in the client's transport when it was called or
 	// handed to it while it ran, that were dropped or failed.
 	Undelivered int
-	// UnknownBatches is how many event batches Shutdown knows the SDK still
-	// held, unseen, when it returned: 1 when the SDK's own Shutdown had not
-	// yet handed over its final batch (the events it buffered), because it
-	// was still encoding it or waiting for its own lock, 0 otherwise. The
-	// SDK does not say how many events such a batch holds, so they are in
-	// neither Undelivered nor [Stats] (until the batch reaches the
-	// transport, which drops it: then Stats.EventsDropped counts it).
+	// UnknownBatches is how many event batches Shutdown could not account
+	// for: 1 when the SDK's own Shutdown, which sends the events the SDK
+	// buffered as one final batch, had not returned, so that this batch
+	// may not have reached the client's transport (the SDK was still
+	// encoding it, or waiting for its own lock), and 0 otherwise. The SDK
+	// does not say how many events such a batch holds: if it had not
+	// reached the transport, its events are in neither Undelivered nor
+	// [Stats], until it does and is dropped (Stats.EventsDropped).
 	UnknownBatches int
 	// Err is why, never nil: the context's error when Shutdown gave up at
 	// its deadline (context.DeadlineExceeded) or on cancellation
@@ -167,11 +168,12 @@ func (c *Client) shutdown(ctx context.Context) error {
 	undelivered, lastErr := tr.outcome()
 	undelivered -= before
 	unknown := 0
-	if !sdkReturned && empty {
-		// The SDK's final batch, if its buffer held any events, has not
-		// reached the transport. (With a batch left in the transport, whose
-		// base transport ignored the cancellation, the SDK may be waiting
-		// for that very batch, which Undelivered counts.)
+	if !sdkReturned {
+		// The SDK's final batch, if its buffer held any events, may not
+		// have reached the transport: nothing tells it apart from other
+		// batches there, as the SDK sends it like any other, on the
+		// goroutine that called its Shutdown. Only the SDK's Shutdown
+		// returning says it has been through.
 		unknown = 1
 	}
 	if undelivered == 0 && unknown == 0 && sdkReturned && empty {

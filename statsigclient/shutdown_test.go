@@ -680,3 +680,52 @@ func TestShutdownCostIndependentOfGoroutines(t *testing.T) {
 		t.Errorf("Shutdown allocated %d bytes with 10,000 parked goroutines, %d without: want at most 1 MiB more", busy, idle)
 	}
 }
+
+// stuckTransport holds log_event requests until release is closed, deaf to
+// their cancellation, as a transport that ignores contexts would.
+type stuckTransport struct {
+	base    http.RoundTripper
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stuckTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/log_event") {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.base.RoundTrip(r)
+}
+
+// Batches left in the transport at the deadline do not hide that the SDK's
+// final batch never reached it: their events are undelivered, and the final
+// batch is unknown.
+func TestShutdownReportsFinalBatchUnknownBehindStuckBatches(t *testing.T) {
+	t.Parallel()
+	const buffer = 5
+	srv := newServer(t)
+	stuck := &stuckTransport{base: http.DefaultTransport, entered: make(chan struct{}, 2), release: make(chan struct{})}
+	cfg := srv.ClientConfig()
+	cfg.Options.Transport = stuck
+	cfg.Options.LoggingMaxBufferSize = buffer
+	c := newClient(t, cfg)
+	logEvents(c, "stuck", 2*buffer) // two batches, stuck in the base transport
+	<-stuck.entered
+	<-stuck.entered
+
+	encoding, release := make(chan struct{}, 1), make(chan struct{})
+	held := statsig.User{UserID: "held", Custom: map[string]any{"h": heldJSON{encoding: encoding, release: release}}}
+	c.SDK().LogEvent(statsig.Event{EventName: "held", User: held})
+
+	err := shutdown(c, 300*time.Millisecond)
+	se := shutdownError(t, err)
+	if se.UnknownBatches != 1 || se.Undelivered != 2*buffer {
+		t.Errorf("Shutdown = %v, want %d undelivered and 1 unknown batch", err, 2*buffer)
+	}
+	close(release)
+	close(stuck.release)
+	waitFor(t, "every batch to be counted", func() bool {
+		s := c.Stats()
+		return s.EventsPending == 0 && s.EventsDropped+s.EventsFailed == 2*buffer+1
+	})
+}
