@@ -1,11 +1,8 @@
 package statsigclient
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,14 +13,6 @@ import (
 const (
 	// defaultInitTimeout is the default of Config.InitTimeout.
 	defaultInitTimeout = 3 * time.Second
-	// maxGrace bounds how long before ctx's deadline Shutdown cuts delivery,
-	// so that the requests it cancels have unwound and been counted by the
-	// deadline.
-	maxGrace = 100 * time.Millisecond
-	// rescanEvery is how often Shutdown looks again for SDK batches that are
-	// being encoded (see batches.go) when no arrival in its transport wakes
-	// it first.
-	rescanEvery = time.Millisecond
 )
 
 // Config configures [New]. Every field but Secret has a usable zero value,
@@ -41,7 +30,8 @@ type Config struct {
 	//     that New installs; nil means a private clone of
 	//     http.DefaultTransport, whose idle connections Shutdown closes (or
 	//     http.DefaultTransport itself when a program has replaced it with
-	//     a wrapper that is not an *http.Transport);
+	//     a wrapper that is not an *http.Transport). A nil pointer in it, or
+	//     a nil http.DefaultTransport when it is nil, is an error of New;
 	//   - InitTimeout is replaced by Config.InitTimeout when that is set;
 	//   - OutputLoggerOptions is ignored, as the SDK ignores it: see
 	//     [RouteSDKLogs].
@@ -51,7 +41,8 @@ type Config struct {
 	// Zero means Options.InitTimeout when that is set, 3 s otherwise. After
 	// it the SDK goes on initialising in the background and the client
 	// picks up configs at a later poll (Options.ConfigSyncInterval, 10 s by
-	// default).
+	// default). Without a timeout the SDK waits about 12 s for a hanging
+	// backend.
 	InitTimeout time.Duration
 
 	// MaxInFlightBatches bounds the event batches being sent at once. Zero
@@ -108,62 +99,18 @@ type Client struct {
 	shutdownErr  error
 }
 
-// Stats counts the events that reached the client's transport in event
-// batches; each event is in exactly one of the Events counters. Events
-// still buffered in the SDK are not counted anywhere: the SDK shows them to
-// nobody.
-type Stats struct {
-	// EventsSent were delivered: the backend answered their batch with 2xx.
-	EventsSent int64
-	// EventsDropped were never sent: their batch found no room to be sent or
-	// to wait, waited longer than the SDK's HTTP timeout, or arrived while or
-	// after Shutdown gave up or finished.
-	EventsDropped int64
-	// EventsFailed were sent but not accepted: a connection error, a
-	// timeout, a non-2xx answer after the retries, or Shutdown giving up
-	// while their batch was being sent or between retries.
-	EventsFailed int64
-	// EventsPending are in batches being sent or waiting to be.
-	EventsPending int64
-	// BatchesInFlight are being sent (at most MaxInFlightBatches).
-	BatchesInFlight int
-	// BatchesQueued are waiting for a slot to be sent.
-	BatchesQueued int
-}
-
-// ShutdownError is the error of [Client.Shutdown] when some events were not
-// delivered or Shutdown gave up.
-type ShutdownError struct {
-	// Undelivered is how many events Shutdown could not deliver: events of
-	// the batches pending when it was called or sent while it ran, that
-	// were dropped or failed. When Err is a context error, batches the SDK
-	// had not yet handed to the transport are not in it: it is then a lower
-	// bound.
-	Undelivered int
-	// Err is why, never nil: the context's error when Shutdown gave up at
-	// its deadline (context.DeadlineExceeded) or on cancellation
-	// (context.Canceled), otherwise the last delivery error, such as an
-	// answer with status 503.
-	Err error
-}
-
-func (e *ShutdownError) Error() string {
-	if e.Undelivered == 0 {
-		return fmt.Sprintf("statsigclient: shutdown incomplete, events the SDK still held were not counted: %v", e.Err)
-	}
-	return fmt.Sprintf("statsigclient: shutdown: %d events not delivered: %v", e.Undelivered, e.Err)
-}
-
-// Unwrap returns e.Err, so that errors.Is(err, context.DeadlineExceeded)
-// tells whether Shutdown gave up at its deadline.
-func (e *ShutdownError) Unwrap() error { return e.Err }
-
 // New creates a Statsig client from cfg and waits for its initialisation,
 // at most cfg.InitTimeout.
 //
-// It returns an error, never a panic, for a Secret that does not start with
-// "secret" (outside LocalMode) or a negative duration or bound; a panic of
-// the SDK's constructor is recovered and returned as an error too.
+// It returns an error, never a panic, for a configuration the SDK would
+// crash on or silently lose events with: a Secret that does not start with
+// "secret" (outside LocalMode); an Options.API or Options.APIOverrides field
+// that is not an absolute http or https URL with a host (and no query or
+// fragment, as the SDK appends each endpoint's path to it); a nil
+// Options.Transport in a non-nil interface, or no usable
+// http.DefaultTransport when Options.Transport is nil; a negative duration
+// or bound. A panic of the SDK's constructor is recovered and returned as an
+// error too.
 //
 // A client whose initialisation failed or timed out is returned without
 // error, and a warning is logged: it fails open. Its evaluations return
@@ -178,22 +125,14 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Options != nil {
 		opts = *cfg.Options
 	}
-	if !opts.LocalMode && !strings.HasPrefix(cfg.Secret, "secret") {
-		if cfg.Secret == "" {
-			return nil, errors.New(`statsigclient: empty Secret: a server secret key (starting with "secret") is required unless Options.LocalMode is set`)
-		}
-		return nil, fmt.Errorf(`statsigclient: Secret %q does not start with "secret": it is not a server secret key`, redactKey(cfg.Secret))
+	if err := checkConfig(cfg, &opts); err != nil {
+		return nil, err
 	}
-	switch {
-	case cfg.InitTimeout < 0:
-		return nil, fmt.Errorf("statsigclient: negative InitTimeout %v", cfg.InitTimeout)
-	case cfg.MaxInFlightBatches < 0:
-		return nil, fmt.Errorf("statsigclient: negative MaxInFlightBatches %d", cfg.MaxInFlightBatches)
-	case cfg.RetryBackoff < 0:
-		return nil, fmt.Errorf("statsigclient: negative RetryBackoff %v", cfg.RetryBackoff)
+	base, own, err := baseTransport(opts.Transport)
+	if err != nil {
+		return nil, err
 	}
-
-	tr := newBatchTransport(cfg, opts.Transport)
+	tr := newBatchTransport(cfg, base, own)
 	opts.Transport = tr
 	switch {
 	case cfg.InitTimeout > 0:
@@ -214,9 +153,6 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.sdk = sdk
-	if details.Success && loadedSource(details.Source) {
-		c.ready.Store(true)
-	}
 	if !c.Initialized() {
 		tr.log().Warn("statsigclient: Statsig client not initialised; evaluations return defaults until a config download succeeds",
 			"err", details.Error, "duration", details.Duration, "source", details.Source)
@@ -224,7 +160,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// newSDKClient calls the SDK's constructor, turning a panic into an error.
+// newSDKClient calls the SDK's constructor, turning a panic into an error:
+// checkConfig catches the panics known (a key that does not start with
+// "secret"), this any other.
 func newSDKClient(secret string, opts *statsig.Options) (c *statsig.Client, d statsig.InitializeDetails, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -235,27 +173,18 @@ func newSDKClient(secret string, opts *statsig.Options) (c *statsig.Client, d st
 	return c, d, nil
 }
 
-// redactKey keeps enough of a key to recognise it (its kind, such as
-// "client-") without putting a whole credential in an error message.
-func redactKey(s string) string {
-	const keep = 7
-	if len(s) <= keep {
-		return s
-	}
-	return s[:keep] + "..."
-}
-
 // SDK returns the Statsig client, for evaluations and events. It must not
 // be used after Shutdown (the SDK leaves that undefined) and must not be
 // shut down directly: [Client.Shutdown] does it by a deadline.
 func (c *Client) SDK() *statsig.Client { return c.sdk }
 
-// Initialized reports whether the SDK has configs to evaluate: from its
-// initialisation, a later config download, or bootstrap values or a data
-// adapter read after a timed-out initialisation. A 2xx answer that the SDK
-// could not use (an HTML page from a captive portal) does not count. A
-// client that is not initialised still works and returns defaults; see
-// [New].
+// Initialized reports whether the SDK holds a rule set with a sync time:
+// from its initialisation, a later config download, or bootstrap values or
+// a data adapter read after a timed-out initialisation. A 2xx answer that
+// the SDK could not use (an HTML page from a captive portal) does not count,
+// nor does one it accepted with nothing in it (`{"has_updates":true}` with
+// no time). A client that is not initialised still works and returns
+// defaults; see [New].
 func (c *Client) Initialized() bool {
 	if c.ready.Load() {
 		return true
@@ -271,30 +200,20 @@ func (c *Client) Initialized() bool {
 // the caller's evaluation callbacks.
 const probeName = "statsigclient::initialized"
 
-// hasConfigs asks the SDK whether its store holds configs, through the
-// evaluation details of an unknown gate, which carry the store's source and
-// sync time: the SDK has no other way to tell, and its
-// RulesUpdatedCallback misses configs from bootstrap values or a data
-// adapter read after a timed-out initialisation. It is asked only until the
-// answer is yes, logs no exposure and costs about a microsecond.
+// hasConfigs asks the SDK for the sync time of its rule set, through the
+// evaluation details of an unknown gate: the SDK has no other way to tell,
+// and its RulesUpdatedCallback misses configs from bootstrap values or a
+// data adapter read after a timed-out initialisation. The SDK sets the sync
+// time only from a rule set with updates and a time, and never sets it back
+// to zero, so once it is set the answer stays yes. The probe logs no
+// exposure and costs about a microsecond.
 func (c *Client) hasConfigs() bool {
 	if c.closed.Load() {
 		return false // the SDK leaves evaluations after Shutdown undefined
 	}
 	g := c.sdk.GetGateWithExposureLoggingDisabled(statsig.User{UserID: probeName}, probeName)
 	d := g.EvaluationDetails
-	return d != nil && (loadedSource(d.Source) || d.ConfigSyncTime > 0)
-}
-
-// loadedSource reports whether the SDK's store has configs from source. A
-// download that the SDK parsed but that had no updates
-// (NetworkNotModified) brings none.
-func loadedSource(s statsig.EvaluationSource) bool {
-	switch s {
-	case statsig.SourceNetwork, statsig.SourceBootstrap, statsig.SourceDataAdapter:
-		return true
-	}
-	return false
+	return d != nil && d.ConfigSyncTime > 0
 }
 
 // hideProbe wraps the callbacks that an evaluation of a gate calls so that
@@ -319,168 +238,3 @@ func hideProbe(cb *statsig.EvaluationCallbacks) {
 // Stats returns the client's event delivery counters. Safe to call at any
 // time, also during and after Shutdown.
 func (c *Client) Stats() Stats { return c.tr.stats() }
-
-// Shutdown stops the client and delivers the events it buffered: it runs the
-// SDK's Shutdown, which sends the buffered events, and waits for every batch
-// the SDK began earlier on other goroutines, which the SDK's Shutdown does
-// not (see the package documentation for how it knows them).
-//
-// Shutdown returns by ctx's deadline whatever the backend does (a little
-// before it: it cuts delivery up to 100 ms early so that cancelled requests
-// have unwound and been counted), and promptly after ctx is cancelled. When
-// it gives up, it cancels the requests under way. After it returns, every
-// request of the client fails at once and later events are not sent. The
-// SDK's own Shutdown may go on briefly in the background; it holds the lock
-// that evaluations take only until then.
-//
-// It returns nil when every event handed to the transport was delivered and
-// no batch is left, and otherwise a [*ShutdownError] with the number of
-// events not delivered; errors.Is(err, context.DeadlineExceeded) tells
-// whether the deadline cut it short.
-//
-// Shutdown is safe to call more than once and concurrently; later calls wait
-// for the first one (or their own ctx) and return its result.
-func (c *Client) Shutdown(ctx context.Context) error {
-	first := false
-	c.shutdownOnce.Do(func() { first = true })
-	c.closed.Store(true)
-	if !first {
-		select {
-		case <-c.shutdownDone:
-			return c.shutdownErr
-		case <-ctx.Done():
-			return &ShutdownError{Undelivered: int(c.tr.stats().EventsPending), Err: ctx.Err()}
-		}
-	}
-	c.shutdownErr = c.shutdown(ctx)
-	close(c.shutdownDone)
-	return c.shutdownErr
-}
-
-func (c *Client) shutdown(ctx context.Context) error {
-	tr := c.tr
-	before := tr.beginClosing()
-
-	sdkDone := make(chan struct{})
-	go func() {
-		defer close(sdkDone)
-		defer func() { _ = recover() }() // the SDK's Shutdown recovers its own panics; this is belt and braces
-		c.sdk.Shutdown()
-	}()
-
-	// Give up a little before the deadline, so that what is cancelled has
-	// unwound by the deadline.
-	var cutAt <-chan time.Time
-	grace := maxGrace
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		grace = min(maxGrace, left/10)
-		t := time.NewTimer(left - grace)
-		defer t.Stop()
-		cutAt = t.C
-	}
-
-	var giveUp error
-	select {
-	case <-sdkDone:
-		if !c.local {
-			giveUp = c.waitBatches(ctx, cutAt)
-		}
-	case <-cutAt:
-		giveUp = context.DeadlineExceeded
-	case <-ctx.Done():
-		giveUp = ctx.Err()
-	}
-	sdkFinished := giveUp == nil
-	if giveUp != nil {
-		tr.cut(giveUp)
-	} else {
-		tr.cut(errClosed)
-	}
-	// Requests cut return in microseconds; give them, and the SDK's
-	// Shutdown, which may be waiting for one of them, the grace.
-	unwind := max(grace, 10*time.Millisecond)
-	if dl, ok := ctx.Deadline(); ok {
-		unwind = min(unwind, max(time.Until(dl), 0))
-	}
-	sdkFinished = tr.waitUnwound(sdkDone, unwind) && sdkFinished
-	tr.closeIdle()
-
-	undelivered, lastErr := tr.outcome()
-	undelivered -= before
-	if undelivered == 0 && sdkFinished {
-		return nil
-	}
-	err := giveUp
-	if err == nil {
-		err = lastErr
-	}
-	if err == nil {
-		err = errClosed
-	}
-	return &ShutdownError{Undelivered: int(undelivered), Err: err}
-}
-
-// waitBatches waits, after the SDK's Shutdown has returned, until every
-// batch the SDK began has been through the transport (see batches.go), or
-// until Shutdown must give up.
-func (c *Client) waitBatches(ctx context.Context, cutAt <-chan time.Time) error {
-	var buf []byte
-	for {
-		var encoding int
-		encoding, buf = sdkBatchesBeforeTransport(buf)
-		if encoding < 0 {
-			// Too many goroutines to look at: wait only for the batches
-			// that have reached the transport.
-			encoding = 0
-		}
-		inside, changed := c.tr.busy()
-		if encoding == 0 && inside == 0 {
-			return nil
-		}
-		var rescan *time.Timer
-		var rescanC <-chan time.Time
-		if encoding > 0 {
-			// Nothing signals that a batch of another client has reached
-			// its transport: look again shortly.
-			rescan = time.NewTimer(rescanEvery)
-			rescanC = rescan.C
-		}
-		var err error
-		select {
-		case <-changed:
-		case <-rescanC:
-		case <-cutAt:
-			err = context.DeadlineExceeded
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if rescan != nil {
-			rescan.Stop()
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// waitUnwound waits, at most d, until the SDK's Shutdown has returned and no
-// batch is in the transport; it reports whether both happened.
-func (t *batchTransport) waitUnwound(sdkDone <-chan struct{}, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	sdkFinished := false
-	for {
-		inside, changed := t.busy()
-		if sdkFinished && inside == 0 {
-			return true
-		}
-		select {
-		case <-sdkDone:
-			sdkFinished, sdkDone = true, nil
-		case <-changed:
-		case <-timer.C:
-			return false
-		}
-	}
-}

@@ -397,3 +397,149 @@ func TestLoggerWarnings(t *testing.T) {
 		t.Errorf("no warning about the undelivered batch")
 	}
 }
+
+// An API URL that the SDK cannot parse loses every request to it, with no
+// sign to the transport: New refuses it and names the field.
+func TestNewRejectsBadAPIURLs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		field, value string
+		set          func(o *statsig.Options, v string)
+	}{
+		{"Options.APIOverrides.LogEvent", "http://[::1", func(o *statsig.Options, v string) { o.APIOverrides.LogEvent = v }},
+		{"Options.API", "http://[::1", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.API", "statsigapi.net/v1", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.API", "/v1", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.API", "ftp://statsigapi.net/v1", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.API", "http://:8080/v1", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.API", "https://statsigapi.net/v1?region=eu", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.API", "https://statsigapi.net/v1#", func(o *statsig.Options, v string) { o.API = v }},
+		{"Options.APIOverrides.DownloadConfigSpecs", "https//api.statsigcdn.com/v1", func(o *statsig.Options, v string) { o.APIOverrides.DownloadConfigSpecs = v }},
+		{"Options.APIOverrides.GetIDLists", "http://%zz", func(o *statsig.Options, v string) { o.APIOverrides.GetIDLists = v }},
+	} {
+		t.Run(tc.field+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			cfg := srv.ClientConfig()
+			cfg.Logger = quiet
+			tc.set(cfg.Options, tc.value)
+			c, err := statsigclient.New(cfg)
+			if err == nil {
+				logEvents(c, "lost", 10)
+				serr := shutdown(c, 5*time.Second)
+				t.Fatalf("New accepted %s %q; then 10 events logged, backend received %d, Shutdown = %v, Stats %+v",
+					tc.field, tc.value, len(srv.Events()), serr, c.Stats())
+			}
+			if want := fmt.Sprintf("statsigclient: %s %q", tc.field, tc.value); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q: want it to start with %q", err, want)
+			}
+		})
+	}
+}
+
+// nilRoundTripper is a func transport, nil in the test that uses it.
+type nilRoundTripper func(*http.Request) (*http.Response, error)
+
+func (f nilRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A nil transport would panic on the SDK's goroutines, where nothing can
+// recover: New refuses it.
+func TestNewRejectsNilTransport(t *testing.T) {
+	t.Parallel()
+	for name, rt := range map[string]http.RoundTripper{
+		"*http.Transport":                    (*http.Transport)(nil),
+		"statsigclient_test.nilRoundTripper": nilRoundTripper(nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			cfg := srv.ClientConfig()
+			cfg.Logger = quiet
+			cfg.Options.Transport = rt
+			c, err := statsigclient.New(cfg)
+			if err == nil {
+				_ = shutdown(c, time.Second)
+				t.Fatalf("New with a nil %s Options.Transport: no error", name)
+			}
+			if !strings.HasPrefix(err.Error(), "statsigclient: Options.Transport") || !strings.Contains(err.Error(), name) {
+				t.Errorf("error %q: want it to name Options.Transport and %s", err, name)
+			}
+		})
+	}
+}
+
+// With no Options.Transport, a nil http.DefaultTransport is refused too. Not
+// parallel: it replaces http.DefaultTransport.
+func TestNewRejectsNilDefaultTransport(t *testing.T) {
+	srv := newServer(t)
+	orig := http.DefaultTransport
+	t.Cleanup(func() { http.DefaultTransport = orig })
+	for name, dt := range map[string]http.RoundTripper{
+		"nil":                   nil,
+		"nil *http.Transport":   (*http.Transport)(nil),
+		"nil func RoundTripper": nilRoundTripper(nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			http.DefaultTransport = dt
+			c, err := statsigclient.New(statsigclient.Config{Secret: "secret-statsigtest", Logger: quiet, Options: &statsig.Options{
+				API:              srv.URL,
+				UAParserOptions:  statsig.UAParserOptions{Disabled: true},
+				IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
+			}})
+			http.DefaultTransport = orig
+			if err == nil {
+				_ = shutdown(c, time.Second)
+				t.Fatalf("New with http.DefaultTransport = %s: no error", name)
+			}
+			if !strings.Contains(err.Error(), "http.DefaultTransport") {
+				t.Errorf("error %q: want it to name http.DefaultTransport", err)
+			}
+		})
+	}
+}
+
+// specsServer answers every config download with early until it is told
+// to serve late.
+type specsServer struct {
+	early, late string
+	switched    atomic.Bool
+}
+
+func (s *specsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	body := "{}"
+	if strings.Contains(r.URL.Path, "download_config_specs") {
+		body = s.early
+		if s.switched.Load() {
+			body = s.late
+		}
+	}
+	_, _ = io.WriteString(w, body)
+}
+
+// A download the SDK accepts but that holds no rule set (no sync time) does
+// not initialise the client; a real one, at a later poll, does.
+func TestInitializedNeedsSyncTime(t *testing.T) {
+	t.Parallel()
+	s := &specsServer{early: `{"has_updates":true}`, late: mustJSON(t, testConfig)}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	c := newClient(t, statsigclient.Config{
+		Secret: "secret-statsigtest",
+		Options: &statsig.Options{
+			API:                ts.URL,
+			ConfigSyncInterval: 20 * time.Millisecond,
+			UAParserOptions:    statsig.UAParserOptions{Disabled: true},
+			IPCountryOptions:   statsig.IPCountryOptions{Disabled: true},
+		},
+	})
+	if c.Initialized() {
+		t.Errorf(`Initialized() = true after {"has_updates":true}, want false`)
+	}
+	s.switched.Store(true)
+	waitFor(t, "the configs to load at a poll", func() bool { return color(c) == "blue" })
+	if !c.Initialized() {
+		t.Errorf("Initialized() = false with configs loaded, want true")
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/signal"
 	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
@@ -14,6 +16,65 @@ import (
 	"github.com/labkit/statsigmw/statsigtest"
 )
 
+// A client for production: the server secret from the environment, the
+// SDK's output and the client's warnings to the service's logger, and a
+// bounded Shutdown after the HTTP server's.
+func Example_production() {
+	logger := slog.Default()
+	statsigclient.RouteSDKLogs(logger) // process-global: once, at start-up
+	client, err := statsigclient.New(statsigclient.Config{
+		Secret: os.Getenv("STATSIG_SERVER_SECRET"),
+		Logger: logger,
+	})
+	if err != nil {
+		log.Fatal(err) // a malformed key, URL or transport
+	}
+
+	srv := &http.Server{Addr: ":8080"}
+	go func() { _ = srv.ListenAndServe() }()
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	<-stop
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx) // the handlers stop logging events first
+	if err := client.Shutdown(ctx); err != nil {
+		logger.Warn("Statsig events lost", "err", err)
+	}
+}
+
+// A client for local development, with no account and no network: the
+// SDK's local mode, with configs from bootstrap values that statsigtest
+// writes from Go values.
+func Example_localMode() {
+	specs, err := statsigtest.Config{
+		Experiments: []statsigtest.ExperimentSpec{{
+			Name:   "button_color",
+			Groups: []statsigtest.Group{{Name: "Green", Weight: 100, Params: map[string]any{"color": "green"}}},
+		}},
+	}.JSON()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := statsigclient.New(statsigclient.Config{
+		Options: &statsig.Options{LocalMode: true, BootstrapValues: string(specs)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Shutdown(context.Background())
+
+	exp := client.SDK().GetExperiment(statsig.User{UserID: "visitor-1"}, "button_color")
+	fmt.Println("initialised:", client.Initialized())
+	fmt.Println("color:", exp.GetString("color", "grey"))
+	// Output:
+	// initialised: true
+	// color: green
+}
+
+// A client for tests, wired to an in-process backend, which records what it
+// receives.
 func ExampleNew() {
 	// An in-process backend stands in for Statsig. In production: Secret
 	// from os.Getenv("STATSIG_SERVER_SECRET") and Options nil (or your own).

@@ -39,8 +39,24 @@ var errClosed = errors.New("statsigclient: the client was shut down")
 const undeliveredHeader = "Statsigclient-Undelivered"
 
 // batchTransport is the http.RoundTripper that New installs under the SDK.
-// It bounds, retries and counts event batches (see the package
-// documentation), and fails every request once cut.
+// It fails every request once cut (by Shutdown), and it bounds, retries and
+// counts event batches (log_event requests), because the SDK, left alone:
+//   - sends every full event buffer, and every LoggingInterval, on a new
+//     goroutine, with no cap on how many run: here at most cap(slots) are
+//     sent and queue wait, and any batch beyond that is dropped at once;
+//   - retries a batch answered with 408 or 5xx five times after sleeps of
+//     1 s, 10 s, 100 s, ... that nothing interrupts, and its Shutdown does
+//     so holding the lock that every evaluation and LogEvent takes: hours
+//     against a backend answering 503. Here the retries are bounded and
+//     Shutdown interrupts their waits; the SDK never sees a status to
+//     retry (see deliver).
+//
+// Other requests (config download, id lists) pass through unchanged until
+// the cut. The SDK's sdk_exception reports bypass Options.Transport, and so
+// this transport: they go to Options.API, or to Statsig's API.
+//
+// The SDK sets the header statsig-event-count on every batch: that is how
+// the transport counts events without decoding the batch.
 type batchTransport struct {
 	base    http.RoundTripper
 	own     *http.Transport // base, when New created it; Shutdown closes its idle connections
@@ -66,17 +82,15 @@ type batchTransport struct {
 	lastWarn              time.Time
 }
 
-func newBatchTransport(cfg Config, base http.RoundTripper) *batchTransport {
+func newBatchTransport(cfg Config, base http.RoundTripper, own *http.Transport) *batchTransport {
 	t := &batchTransport{
 		base:    base,
+		own:     own,
 		queue:   cfg.MaxQueuedBatches,
 		retries: cfg.MaxRetries,
 		backoff: cfg.RetryBackoff,
 		logger:  cfg.Logger,
 		changed: make(chan struct{}),
-	}
-	if t.base == nil {
-		t.base, t.own = defaultBase()
 	}
 	inFlight := cfg.MaxInFlightBatches
 	if inFlight == 0 {
@@ -96,21 +110,6 @@ func newBatchTransport(cfg Config, base http.RoundTripper) *batchTransport {
 	return t
 }
 
-// defaultBase returns the transport under a client whose Options.Transport
-// is nil: a private clone of http.DefaultTransport, whose idle connections
-// Shutdown can close without touching anyone else's. When a program has
-// replaced http.DefaultTransport with a wrapper (tracing, request recorders,
-// test doubles), the wrapper itself is used and not owned: whoever wraps the
-// default transport wants every outgoing request to go through it, and the
-// SDK's own exception reports already do.
-func defaultBase() (http.RoundTripper, *http.Transport) {
-	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-		own := dt.Clone()
-		return own, own
-	}
-	return http.DefaultTransport, nil
-}
-
 func (t *batchTransport) log() *slog.Logger {
 	if t.logger != nil {
 		return t.logger
@@ -118,8 +117,8 @@ func (t *batchTransport) log() *slog.Logger {
 	return slog.Default()
 }
 
-// isLogEvent tells an event batch by its path, as the SDK builds it (API
-// base + "/log_event").
+// isLogEvent tells an event batch by its path, as the SDK builds it: API
+// base + "/log_event" (New makes sure the base has no query to swallow it).
 func isLogEvent(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/log_event") }
 
 // RoundTrip implements http.RoundTripper.
@@ -160,11 +159,12 @@ func eventCount(r *http.Request) int64 {
 }
 
 // deliver sends one event batch that enter has counted, and always answers
-// the SDK with success (see the package documentation for why). It is kept
-// out of line because sdkBatchesBeforeTransport recognises a batch that has
-// been counted by this frame on its goroutine's stack.
-//
-//go:noinline
+// the SDK with success. Given an error, the SDK would print a stack trace
+// and post an sdk_exception report per batch, synchronously, with its own
+// HTTP client (3 s timeout, outside this transport), so that against an
+// unreachable backend each batch's goroutine would linger 3 s. It does
+// nothing else with the error: it never retries a batch that failed with
+// an error. The counters say what happened to the batch.
 func (t *batchTransport) deliver(r *http.Request, n int64) *http.Response {
 	defer t.exit()
 	if err := context.Cause(t.cutCtx); err != nil {
