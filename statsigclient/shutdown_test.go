@@ -275,7 +275,10 @@ func shutdownRuns(t *testing.T) int {
 // undelivered count is exactly the events logged minus the events the
 // backend received, in every run: background batches delivered before the
 // fault, background batches under way when Shutdown is called, and the
-// final batch Shutdown sends.
+// final batch Shutdown sends. The one exception allowed is the final batch
+// flagged as unknown (ShutdownError.UnknownBatches) when the SDK's own
+// Shutdown had not returned by the deadline, as on a starved CPU: every
+// other event must still be counted exactly. The runs' log shows how often.
 //
 // Not parallel, and the runs with short deadlines one at a time: the final
 // batch counts only if the SDK hands it to the transport before the
@@ -351,8 +354,24 @@ func accountingRun(t *testing.T, fault statsigtest.Fault, timeout time.Duration,
 		t.Errorf("Shutdown = %v, want a *ShutdownError with a reason", err)
 		return "bad error"
 	}
-	if want := logged - received; se.Undelivered != want || se.UnknownBatches != 0 {
-		t.Errorf("Undelivered = %d, UnknownBatches = %d, want %d (%d logged - %d received) and 0; %v", se.Undelivered, se.UnknownBatches, want, logged, received, err)
+	want := logged - received
+	switch se.UnknownBatches {
+	case 0: // exact
+		if se.Undelivered != want {
+			t.Errorf("Undelivered = %d, want %d (%d logged - %d received); %v", se.Undelivered, want, logged, received, err)
+		}
+	case 1:
+		// The SDK's Shutdown had not returned by the deadline (a starved
+		// CPU): the final batch of final events may or may not have
+		// reached the transport, and is flagged, never guessed. Every
+		// other event is still counted exactly.
+		if se.Undelivered != want && se.Undelivered != want-final {
+			t.Errorf("Undelivered = %d with the final batch unknown, want %d or %d (%d logged - %d received, less the final %d); %v",
+				se.Undelivered, want, want-final, logged, received, final, err)
+		}
+		return fmt.Sprintf("%d=%d-%d(final batch unknown)", se.Undelivered, logged, received)
+	default:
+		t.Errorf("UnknownBatches = %d, want 0 or 1; %v", se.UnknownBatches, err)
 	}
 	return fmt.Sprintf("%d=%d-%d", se.Undelivered, logged, received)
 }
