@@ -203,15 +203,7 @@ func TestInitializedNotOnCaptivePortal(t *testing.T) {
 	p := &portal{specs: mustJSON(t, testConfig)}
 	ts := httptest.NewServer(p)
 	t.Cleanup(ts.Close)
-	c := newClient(t, statsigclient.Config{
-		Secret: "secret-statsigtest",
-		Options: &statsig.Options{
-			API:                ts.URL,
-			ConfigSyncInterval: 20 * time.Millisecond,
-			UAParserOptions:    statsig.UAParserOptions{Disabled: true},
-			IPCountryOptions:   statsig.IPCountryOptions{Disabled: true},
-		},
-	})
+	c := pollingClient(t, ts.URL)
 	if c.Initialized() {
 		t.Errorf("Initialized() = true after an HTML config download, want false")
 	}
@@ -525,15 +517,7 @@ func TestInitializedNeedsSyncTime(t *testing.T) {
 	s := &specsServer{early: `{"has_updates":true}`, late: mustJSON(t, testConfig)}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	c := newClient(t, statsigclient.Config{
-		Secret: "secret-statsigtest",
-		Options: &statsig.Options{
-			API:                ts.URL,
-			ConfigSyncInterval: 20 * time.Millisecond,
-			UAParserOptions:    statsig.UAParserOptions{Disabled: true},
-			IPCountryOptions:   statsig.IPCountryOptions{Disabled: true},
-		},
-	})
+	c := pollingClient(t, ts.URL)
 	if c.Initialized() {
 		t.Errorf(`Initialized() = true after {"has_updates":true}, want false`)
 	}
@@ -542,4 +526,18 @@ func TestInitializedNeedsSyncTime(t *testing.T) {
 	if !c.Initialized() {
 		t.Errorf("Initialized() = false with configs loaded, want true")
 	}
+}
+
+// pollingClient is a client of the config server at url that polls it every
+// 20 ms, so that a test sees a later download soon.
+func pollingClient(t *testing.T, url string) *statsigclient.Client {
+	return newClient(t, statsigclient.Config{
+		Secret: "secret-statsigtest",
+		Options: &statsig.Options{
+			API:                url,
+			ConfigSyncInterval: 20 * time.Millisecond,
+			UAParserOptions:    statsig.UAParserOptions{Disabled: true},
+			IPCountryOptions:   statsig.IPCountryOptions{Disabled: true},
+		},
+	})
 }
