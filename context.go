@@ -42,6 +42,7 @@ type scope struct {
 	id       string    // the anonymous visitor id, never empty once resolved
 	fields   *idFields // the user's Custom: the source of id, shared
 	late     bool      // first read after the header, without a valid cookie: no exposures
+	fresh    bool      // id made in this request, and one of the user's ids: see certainlyDue
 
 	// hmu orders the first read against the writing of the header.
 	hmu       sync.Mutex

@@ -93,9 +93,13 @@ func (s *scope) experiment(ctx context.Context, name string, expose bool) (stats
 	u := s.getUser(ctx)
 	e := s.entry(kindExperiment, name)
 	e.once.Do(func() {
-		e.opts = statsig.GetExperimentOptions{DisableLogExposures: true, PersistedValues: s.stickyValues(u)}
+		logs := expose && s.certainlyDue(kindExperiment, name)
+		e.opts = statsig.GetExperimentOptions{DisableLogExposures: !logs, PersistedValues: s.stickyValues(u)}
 		e.config = s.sdk.GetExperimentWithOptions(*u, name, &e.opts)
 		e.known = s.known(kindExperiment, name, e.config.EvaluationDetails)
+		if logs {
+			s.loggedBy(e, "", e.config.RuleID, e.config.GroupName)
+		}
 	})
 	if expose && e.known && s.exposes() && e.exposed.CompareAndSwap(false, true) &&
 		s.due(kindExperiment, name, "", e.config.RuleID, e.config.GroupName) {
@@ -108,6 +112,12 @@ func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
 	u := s.getUser(ctx)
 	e := s.entry(kindGate, name)
 	e.once.Do(func() {
+		if s.certainlyDue(kindGate, name) {
+			e.gate = s.sdk.GetGate(*u, name)
+			e.known = s.known(kindGate, name, gateDetails(&e.gate))
+			s.loggedBy(e, "", e.gate.RuleID, boolString(e.gate.Value))
+			return
+		}
 		e.gate = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
 		e.known = s.known(kindGate, name, gateDetails(&e.gate))
 	})

@@ -34,6 +34,38 @@ func (s *scope) due(kind memoKind, name, param string, outcome ...string) bool {
 	return true
 }
 
+// certainlyDue reports whether the exposure of config (kind, name), read
+// for the first time in the request, will be due whatever the evaluation
+// returns, so that the evaluation itself may log it: one evaluation instead
+// of two (one without logging, then the SDK's manual call, which evaluates
+// again). That is so when de-duplication is off, and for a unit whose id
+// was made in this request (a new visitor, ?random, an id of the request's
+// own), whose key no cache can hold yet: every id of the user is part of
+// the key. It also needs a config the client recognised the last time it
+// was evaluated here, since an evaluation that logs cannot take back the
+// exposure of a config it does not know; the first read of each config
+// takes the two-step path.
+func (s *scope) certainlyDue(kind memoKind, name string) bool {
+	m := s.m
+	if m == nil || !s.exposes() || (m.dedup != nil && !s.fresh) {
+		return false
+	}
+	_, ok := m.recognised.Load(warnKey{kind, name})
+	return ok
+}
+
+// loggedBy records an exposure that the evaluation of e logged itself, as
+// certainlyDue allowed: the request has dealt with it, and the cache
+// remembers its outcome for the unit's next requests.
+func (s *scope) loggedBy(e *memoEntry, param string, outcome ...string) {
+	m := s.m
+	e.exposed.Store(true)
+	m.logged.Add(1)
+	if m.dedup != nil && e.known {
+		m.dedup.Observe(m.keys.Extend(s.unit, kindNames[e.kind], e.name, param), m.keys.Outcome(outcome...), m.clock())
+	}
+}
+
 // logExperimentExposure logs the exposure of an experiment evaluated
 // without logging it. The SDK's manual exposure call evaluates again
 // without persisted values, which would delete a sticky assignment and log
@@ -54,10 +86,17 @@ func (s *scope) known(kind memoKind, name string, d *statsig.EvaluationDetails) 
 	if d == nil || d.Source == statsig.SourceUninitialized {
 		return false
 	}
+	m := s.m
 	if d.Reason != statsig.ReasonUnrecognized {
+		if m != nil {
+			if _, ok := m.recognised.Load(warnKey{kind, name}); !ok {
+				m.recognised.Store(warnKey{kind, name}, struct{}{})
+			}
+		}
 		return true
 	}
-	if m := s.m; m != nil {
+	if m != nil {
+		m.recognised.Delete(warnKey{kind, name})
 		m.warnUnknown(kind, name)
 		if m.dedup != nil {
 			// The unit now sees the defaults: remember that as its outcome,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -176,6 +177,9 @@ type Middleware struct {
 	hasher       *ipHasher
 	dedup        *exposure.Cache // nil: off
 	keys         exposure.Hasher
+	// recognised holds the (kind, name) of every config an evaluation
+	// recognised, until one does not: bounded by the project's configs.
+	recognised sync.Map // warnKey → struct{}
 
 	logged, suppressed, duplicates, late atomic.Int64
 	warnings                             warnings

@@ -84,6 +84,7 @@ func (s *scope) buildUser(ctx context.Context) {
 			}
 		}
 	}
+	s.fresh = s.fields != fieldsCookie && s.fields != fieldsIP && u.CustomIDs["stableID"] == s.id
 	if m.dedup != nil {
 		s.unit = unitKey(m.keys, u)
 	}
