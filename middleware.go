@@ -143,9 +143,10 @@ type Config struct {
 	// turns de-duplication across requests off (each request still logs an
 	// exposure at most once).
 	ExposureWindow time.Duration
-	// ExposureCacheSize bounds how many exposures are remembered; the least
-	// recently seen is forgotten first. Default 100,000. New allocates the
-	// cache whole: about 50 bytes an exposure, 5 MB at the default.
+	// ExposureCacheSize bounds how many exposures are remembered; a full
+	// cache forgets first those seen once and exposed longest ago. Default
+	// 100,000. New allocates the cache whole: 32 bytes an exposure, 3.2 MB
+	// at the default.
 	ExposureCacheSize int
 
 	// StickyUnit turns on sticky assignments for a client whose Options set

@@ -3,122 +3,79 @@
 // A [Cache] remembers, for a bounded number of keys (a unit, a config and,
 // for layers, a parameter), the outcome last exposed and until when. The
 // caller logs an exposure only when the key is new, expired or its outcome
-// changed. Memory is fixed when the cache is made: the least recently used
-// key makes room for a new one, and nothing is ever cleared wholesale.
+// changed. Memory is fixed when the cache is made, and nothing is ever
+// cleared wholesale.
 package exposure
 
 import (
-	"encoding/binary"
-	"hash/maphash"
+	"math/bits"
 	"sync"
 	"time"
 	"unsafe"
 )
 
-// Key identifies what an exposure is about: a 128-bit hash of the unit's ids,
-// the config's kind and name, and for a layer the parameter. 128 bits make a
-// collision, which would suppress a first exposure, negligible (about 2^-90
-// for a million live keys).
-type Key [2]uint64
+// ways is the number of keys a set holds: a key lives in one set, chosen
+// by its hash, so that a lookup reads two adjacent cache lines and a miss
+// evicts within them, with no index or recency list to maintain.
+const ways = 4
 
-// Hasher builds Keys and outcomes. Its zero value is not usable; use
-// [NewHasher]. It is safe for concurrent use.
-type Hasher struct{ s0, s1 maphash.Seed }
+// locks is the number of mutexes the sets share, each on a cache line of
+// its own.
+const locks = 256
 
-// NewHasher returns a Hasher with fresh random seeds.
-func NewHasher() Hasher { return Hasher{maphash.MakeSeed(), maphash.MakeSeed()} }
-
-// Key hashes the given strings. Each is prefixed with its length, so
-// ("ab","c") and ("a","bc") differ.
-func (h Hasher) Key(parts ...string) Key { return h.sum(nil, parts) }
-
-// Extend hashes the strings that follow a key already made, such as the key
-// of a unit followed by the name of a config: Extend(Key(a...), b...)
-// identifies (a, b) as Key(a..., b...) would, with a shorter input.
-func (h Hasher) Extend(k Key, parts ...string) Key {
-	var prefix [16]byte
-	binary.LittleEndian.PutUint64(prefix[:8], k[0])
-	binary.LittleEndian.PutUint64(prefix[8:], k[1])
-	return h.sum(prefix[:], parts)
-}
-
-// sum is the two 64-bit hashes, one per seed, of prefix and parts. The input
-// is laid out once, on the stack when it is short, and hashed in one call
-// per seed: a streaming maphash.Hash costs several times as much here.
-func (h Hasher) sum(prefix []byte, parts []string) Key {
-	var buf [256]byte
-	b := encode(append(buf[:0], prefix...), parts)
-	return Key{maphash.Bytes(h.s0, b), maphash.Bytes(h.s1, b)}
-}
-
-func encode(b []byte, parts []string) []byte {
-	for _, p := range parts {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
-		b = append(b, p...)
-	}
-	return b
-}
-
-// Outcome hashes the strings that describe an outcome (rule, group, value).
-func (h Hasher) Outcome(parts ...string) uint64 {
-	var buf [256]byte
-	return maphash.Bytes(h.s0, encode(buf[:0], parts))
-}
-
-const shards = 64
-
-// Cache is a fixed-size, sharded LRU of keys with the outcome last exposed
-// and when its window ends. It is safe for concurrent use.
+// Cache is a fixed-size, set-associative table of keys with the outcome
+// last exposed and when its window ends. It is safe for concurrent use.
+//
+// A key observed again after it was stored is marked as used; a new key
+// replaces, in its set, an empty or expired entry, else the entry exposed
+// longest ago among those not used since, else (all used: their marks are
+// cleared) the entry exposed longest ago. A visitor seen once (a bot, a
+// first visit with no second page) makes room before a returning one.
 type Cache struct {
-	window time.Duration
-	shards [shards]shard
+	window int64 // nanoseconds
+	sets   []set
+	mu     [locks]paddedMutex
 }
 
-type shard struct {
-	mu    sync.Mutex
-	index []int32 // open addressing, linear probing: entry index + 1, 0 when empty
-	ents  []entry
-	head  int32 // most recently used, -1 when empty
-	free  int32 // next never-used slot
-}
+type set [ways]entry
 
 type entry struct {
-	key        Key
-	outcome    uint64
-	expires    int64 // unix nanoseconds
-	prev, next int32
+	key     Key
+	outcome uint64
+	// stamp is when the window ends, in Unix nanoseconds with the lowest
+	// bit replaced by the used mark; 0 for an empty entry.
+	stamp int64
 }
 
-// EntryBytes is the memory one remembered key takes: its entry and two
-// slots of the index.
-const EntryBytes = int(unsafe.Sizeof(entry{})) + 2*4
+const used = 1
 
-// NewCache returns a cache of at least size keys (rounded up to a multiple of
-// the shard count) that remembers an exposure for window. The clock is the
-// caller's: it passes the time to Observe.
+func (e *entry) expires() int64 { return e.stamp &^ used }
+
+type paddedMutex struct {
+	sync.Mutex
+	_ [64 - unsafe.Sizeof(sync.Mutex{})]byte
+}
+
+// EntryBytes is the memory one remembered key takes.
+const EntryBytes = int(unsafe.Sizeof(entry{}))
+
+// NewCache returns a cache of at least size keys (rounded up to a multiple
+// of 4) that remembers an exposure for window. The clock is the caller's: it
+// passes the time to Observe.
 func NewCache(size int, window time.Duration) *Cache {
-	per := (size + shards - 1) / shards
-	if per < 1 {
-		per = 1
-	}
-	c := &Cache{window: window}
-	for i := range c.shards {
-		s := &c.shards[i]
-		n := 1
-		for n < 2*per {
-			n <<= 1
-		}
-		s.index = make([]int32, n)
-		s.ents = make([]entry, per)
-		s.head = -1
-	}
-	return c
+	n := max((size+ways-1)/ways, 1)
+	return &Cache{window: int64(window), sets: make([]set, n)}
+}
+
+// setOf returns the index of k's set: k[0] scaled to the number of sets,
+// which need not be a power of two.
+func (c *Cache) setOf(k Key) uint64 {
+	i, _ := bits.Mul64(k[0], uint64(len(c.sets)))
+	return i
 }
 
 // Size returns how many keys the cache holds at most.
-func (c *Cache) Size() int { return len(c.shards[0].ents) * shards }
-
-func (c *Cache) shard(k Key) *shard { return &c.shards[k[0]%shards] }
+func (c *Cache) Size() int { return len(c.sets) * ways }
 
 // Observe records that outcome of k was read at time at, and reports
 // whether its exposure is due: k is new, its window has passed, or its
@@ -128,112 +85,51 @@ func (c *Cache) shard(k Key) *shard { return &c.shards[k[0]%shards] }
 // exposure is due.
 func (c *Cache) Observe(k Key, outcome uint64, at time.Time) (due bool) {
 	now := at.UnixNano()
-	s := c.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i, ok := s.find(k); ok {
-		e := &s.ents[i]
-		s.touch(i)
-		if now < e.expires && e.outcome == outcome {
-			return false
+	i := c.setOf(k)
+	mu := &c.mu[i%locks]
+	mu.Lock()
+	defer mu.Unlock()
+	s := &c.sets[i]
+	for w := range s {
+		if e := &s[w]; e.key == k && e.stamp != 0 {
+			if now < e.expires() && e.outcome == outcome {
+				e.stamp |= used
+				return false
+			}
+			e.outcome, e.stamp = outcome, c.ends(now)|used
+			return true
 		}
-		e.outcome, e.expires = outcome, now+int64(c.window)
-		return true
 	}
-	i := s.alloc()
-	s.ents[i] = entry{key: k, outcome: outcome, expires: now + int64(c.window), prev: -1, next: -1}
-	s.insert(k, i)
-	s.pushFront(i)
+	s[victim(s, now)] = entry{key: k, outcome: outcome, stamp: c.ends(now)}
 	return true
 }
 
-// alloc returns a free slot, evicting the least recently used key when full.
-func (s *shard) alloc() int32 {
-	if int(s.free) < len(s.ents) {
-		s.free++
-		return s.free - 1
+// ends returns the stamp of a window that starts at now, never 0.
+func (c *Cache) ends(now int64) int64 {
+	if t := (now + c.window) &^ used; t != 0 {
+		return t
 	}
-	tail := s.ents[s.head].prev // the list is circular: head.prev is the tail
-	s.unlink(tail)
-	s.remove(s.ents[tail].key)
-	return tail
+	return 2
 }
 
-// find returns the entry of k.
-func (s *shard) find(k Key) (int32, bool) {
-	mask := uint64(len(s.index) - 1)
-	for p := k[1] & mask; ; p = (p + 1) & mask {
-		v := s.index[p]
-		if v == 0 {
-			return 0, false
+// victim returns the entry of s that a new key replaces.
+func victim(s *set, now int64) int {
+	v, unused := -1, false
+	for w := range s {
+		e := &s[w]
+		if e.stamp == 0 || e.expires() <= now {
+			return w
 		}
-		if s.ents[v-1].key == k {
-			return v - 1, true
+		u := e.stamp&used == 0
+		switch {
+		case v < 0, u && !unused, u == unused && e.expires() < s[v].expires():
+			v, unused = w, u
 		}
 	}
-}
-
-// insert adds k, which is not in the index, for entry i. The index is at
-// most half full, so a free slot is always found.
-func (s *shard) insert(k Key, i int32) {
-	mask := uint64(len(s.index) - 1)
-	p := k[1] & mask
-	for s.index[p] != 0 {
-		p = (p + 1) & mask
-	}
-	s.index[p] = i + 1
-}
-
-// remove deletes k from the index, shifting back the entries after it that
-// probed past its slot, so that no tombstone is left.
-func (s *shard) remove(k Key) {
-	mask := uint64(len(s.index) - 1)
-	p := k[1] & mask
-	for s.ents[s.index[p]-1].key != k {
-		p = (p + 1) & mask
-	}
-	for q := (p + 1) & mask; s.index[q] != 0; q = (q + 1) & mask {
-		home := s.ents[s.index[q]-1].key[1] & mask
-		// Move q's entry into the hole at p unless its home lies in (p, q].
-		if (q-home)&mask >= (q-p)&mask {
-			s.index[p] = s.index[q]
-			p = q
+	if !unused {
+		for w := range s {
+			s[w].stamp &^= used
 		}
 	}
-	s.index[p] = 0
-}
-
-func (s *shard) pushFront(i int32) {
-	if s.head < 0 {
-		s.ents[i].prev, s.ents[i].next = i, i
-		s.head = i
-		return
-	}
-	h := s.head
-	t := s.ents[h].prev
-	s.ents[i].prev, s.ents[i].next = t, h
-	s.ents[t].next = i
-	s.ents[h].prev = i
-	s.head = i
-}
-
-func (s *shard) unlink(i int32) {
-	e := &s.ents[i]
-	if e.next == i { // the only element
-		s.head = -1
-		return
-	}
-	s.ents[e.prev].next = e.next
-	s.ents[e.next].prev = e.prev
-	if s.head == i {
-		s.head = e.next
-	}
-}
-
-func (s *shard) touch(i int32) {
-	if s.head == i {
-		return
-	}
-	s.unlink(i)
-	s.pushFront(i)
+	return v
 }

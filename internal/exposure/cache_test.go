@@ -3,6 +3,7 @@ package exposure
 import (
 	"fmt"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,35 +65,69 @@ func TestObserveConcurrent(t *testing.T) {
 	}
 }
 
-func TestEvictsLeastRecentlyUsed(t *testing.T) {
-	c := NewCache(shards, time.Hour) // one key per shard
-	h := NewHasher()
-	// Find three keys of one shard.
+// keysOfOneSet returns n keys that share the set of the first.
+func keysOfOneSet(c *Cache, h Hasher, n int) []Key {
 	var ks []Key
-	for i := 0; len(ks) < 3; i++ {
+	for i := 0; len(ks) < n; i++ {
 		k := h.Key(fmt.Sprint(i))
-		if k[0]%shards == 0 {
+		if len(ks) == 0 || c.setOf(k) == c.setOf(ks[0]) {
 			ks = append(ks, k)
 		}
 	}
-	now := time.Now()
-	c.Observe(ks[0], 1, now)
-	c.Observe(ks[1], 1, now) // evicts ks[0]
-	if !c.Observe(ks[0], 1, now) {
-		t.Error("a full shard kept its oldest key")
-	}
-	// With two slots, the recently used key survives.
-	c2 := NewCache(2*shards, time.Hour)
-	c2.Observe(ks[0], 1, now)
-	c2.Observe(ks[1], 1, now)
-	c2.Observe(ks[0], 1, now) // touch
-	c2.Observe(ks[2], 1, now) // evicts ks[1]
-	if c2.Observe(ks[0], 1, now) {
-		t.Error("the recently used key was evicted")
-	}
-	if !c2.Observe(ks[1], 1, now) {
-		t.Error("the least recently used key was kept")
-	}
+	return ks
+}
+
+// TestEviction: a full set makes room by dropping an expired key first,
+// then the key exposed longest ago among those never observed again, so
+// that returning visitors outlive visitors seen once.
+func TestEviction(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	t.Run("seen once goes first", func(t *testing.T) {
+		c := NewCache(ways, time.Hour) // one set
+		ks := keysOfOneSet(c, NewHasher(), ways+2)
+		for i, k := range ks[:ways] {
+			c.Observe(k, 1, now.Add(time.Duration(i)*time.Second))
+		}
+		c.Observe(ks[0], 1, now.Add(time.Minute)) // returning: used
+		c.Observe(ks[2], 1, now.Add(time.Minute)) // returning: used
+		c.Observe(ks[ways], 1, now.Add(time.Minute))
+		// ks[1], exposed before ks[3] and not seen since, made room.
+		for _, i := range []int{0, 2, 3, ways} {
+			if c.Observe(ks[i], 1, now.Add(2*time.Minute)) {
+				t.Errorf("key %d was evicted", i)
+			}
+		}
+		if !c.Observe(ks[1], 1, now.Add(2*time.Minute)) {
+			t.Error("key 1 was kept")
+		}
+	})
+	t.Run("all used", func(t *testing.T) {
+		c := NewCache(ways, time.Hour)
+		ks := keysOfOneSet(c, NewHasher(), ways+1)
+		for i, k := range ks[:ways] {
+			c.Observe(k, 1, now.Add(time.Duration(ways-i)*time.Second)) // ks[ways-1] exposed first
+			c.Observe(k, 1, now.Add(time.Minute))
+		}
+		c.Observe(ks[ways], 1, now.Add(time.Minute))
+		if !c.Observe(ks[ways-1], 1, now.Add(time.Minute)) {
+			t.Error("the key exposed longest ago was kept")
+		}
+	})
+	t.Run("expired first", func(t *testing.T) {
+		c := NewCache(ways, time.Hour)
+		ks := keysOfOneSet(c, NewHasher(), ways+1)
+		c.Observe(ks[0], 1, now)
+		for _, k := range ks[1:ways] {
+			c.Observe(k, 1, now.Add(50*time.Minute))
+		}
+		c.Observe(ks[0], 1, now.Add(30*time.Minute)) // used, but its window ends first
+		c.Observe(ks[ways], 1, now.Add(61*time.Minute))
+		for i := 1; i < ways; i++ {
+			if c.Observe(ks[i], 1, now.Add(62*time.Minute)) {
+				t.Errorf("key %d was evicted; the expired key 0 should have been", i)
+			}
+		}
+	})
 }
 
 func TestKeysAreDistinct(t *testing.T) {
@@ -156,61 +191,119 @@ func TestMemoryBound(t *testing.T) {
 	}
 }
 
-// BenchmarkObserve observes keys of 20,000 visitors in rotation: returning
-// visitors in a cache that holds them all.
+// BenchmarkObserve observes the keys of n visitors in rotation in a cache
+// of 100,000: at 20,000 every observation is a returning visitor within the
+// window; at 1,000,000 almost every one is a miss that evicts; new is a key
+// never seen before at every observation.
 func BenchmarkObserve(b *testing.B) {
-	c := NewCache(100_000, time.Hour)
-	h := NewHasher()
-	keys := make([]Key, 20_000)
-	for i := range keys {
-		keys[i] = h.Key(fmt.Sprint("visitor-", i), "exp")
-		c.Observe(keys[i], 1, time.Now())
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c.Observe(keys[i%len(keys)], 1, time.Now())
+	for _, n := range []int{20_000, 1_000_000, 0} {
+		name := fmt.Sprint("visitors=", n)
+		if n == 0 {
+			name = "visitors=new"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := NewCache(100_000, time.Hour)
+			h := NewHasher()
+			keys := make([]Key, max(n, 1<<20))
+			for i := range keys {
+				keys[i] = h.Key(fmt.Sprint("visitor-", i), "exp")
+			}
+			if n > 0 {
+				keys = keys[:n]
+				for _, k := range keys[:min(n, 200_000)] {
+					c.Observe(k, 1, time.Now())
+				}
+			}
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := keys[i%len(keys)]
+				if n == 0 {
+					k[1] += uint64(i / len(keys)) // a new key every time
+				}
+				c.Observe(k, 1, now)
+			}
+		})
 	}
 }
 
-// TestAgainstModel runs random observations against a plain LRU model of
-// each shard, so that the index's deletions and the recency list are
-// checked together.
+// TestAgainstModel runs random observations, at a clock that moves
+// forward by random steps, against a model of each set written plainly: a
+// slice of entries searched in full, the victim chosen by sorting.
 func TestAgainstModel(t *testing.T) {
-	const perShard = 4
-	c := NewCache(perShard*shards, time.Hour)
+	const window = 100
+	c := NewCache(4*ways, window)
 	h := NewHasher()
 	type slot struct {
-		k Key
-		o uint64
+		k       Key
+		o       uint64
+		expires int64
+		used    bool
 	}
-	model := map[uint64][]slot{} // shard -> keys, most recent first
+	model := map[uint64][]slot{} // set -> entries
 	rng := uint64(1)
-	now := time.Now()
-	for op := 0; op < 200_000; op++ {
+	next := func() uint64 {
 		rng ^= rng << 13
 		rng ^= rng >> 7
 		rng ^= rng << 17
-		k, o := h.Key(fmt.Sprint(rng%2000)), rng>>60%2
-		sh := k[0] % shards
-		keys := model[sh]
+		return rng
+	}
+	var now int64 = 1 << 20
+	for op := 0; op < 300_000; op++ {
+		now += int64(next() % 4)
+		k, o := h.Key(fmt.Sprint(next()%40)), next()>>60%2
+		si := c.setOf(k)
+		slots := model[si]
+		var want bool
 		at := -1
-		for i, mk := range keys {
-			if mk.k == k {
+		for i := range slots {
+			if slots[i].k == k {
 				at = i
 			}
 		}
-		want := at < 0 || keys[at].o != o
-		if due := c.Observe(k, o, now); due != want {
+		switch {
+		case at >= 0 && now < slots[at].expires && slots[at].o == o:
+			slots[at].used = true
+		case at >= 0:
+			want = true
+			slots[at] = slot{k, o, (now + window) &^ 1, true}
+		case len(slots) < ways:
+			want = true
+			slots = append(slots, slot{k, o, (now + window) &^ 1, false})
+		default:
+			want = true
+			order := make([]int, len(slots))
+			for i := range order {
+				order[i] = i
+			}
+			rank := func(s slot) int { // expired, then not used, then used
+				switch {
+				case s.expires <= now:
+					return 0
+				case !s.used:
+					return 1
+				}
+				return 2
+			}
+			sort.SliceStable(order, func(a, b int) bool {
+				sa, sb := slots[order[a]], slots[order[b]]
+				if rank(sa) != rank(sb) {
+					return rank(sa) < rank(sb)
+				}
+				return rank(sa) > 0 && sa.expires < sb.expires
+			})
+			v := order[0]
+			if rank(slots[v]) == 2 {
+				for i := range slots {
+					slots[i].used = false
+				}
+			}
+			slots[v] = slot{k, o, (now + window) &^ 1, false}
+		}
+		model[si] = slots
+		if due := c.Observe(k, o, time.Unix(0, now)); due != want {
 			t.Fatalf("op %d: due %v, model says %v", op, due, want)
 		}
-		if at >= 0 {
-			keys = append(keys[:at], keys[at+1:]...)
-		}
-		keys = append([]slot{{k, o}}, keys...)
-		if len(keys) > perShard {
-			keys = keys[:perShard]
-		}
-		model[sh] = keys
 	}
 }
