@@ -15,9 +15,12 @@ import (
 )
 
 // ways is the number of keys a set holds: a key lives in one set, chosen
-// by its hash, so that a lookup reads two adjacent cache lines and a miss
-// evicts within them, with no index or recency list to maintain.
-const ways = 4
+// by its hash, so that a lookup reads at most four adjacent cache lines and
+// a miss evicts within them, with no index or recency list to maintain.
+// With 8 ways, a cache holds all its keys while they are a fifth of its
+// size, 99% at half and 86% when as many are live as it has entries; with
+// 4, 96% at half.
+const ways = 8
 
 // locks is the number of mutexes the sets share, each on a cache line of
 // its own.

@@ -3,6 +3,7 @@ package exposure
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -268,7 +269,7 @@ func TestAgainstModel(t *testing.T) {
 		case at >= 0:
 			want = true
 			slots[at] = slot{k, o, (now + window) &^ 1, true}
-		case len(slots) < ways:
+		case len(slots) < ways && !slices.ContainsFunc(slots, func(s slot) bool { return s.expires <= now }):
 			want = true
 			slots = append(slots, slot{k, o, (now + window) &^ 1, false})
 		default:
