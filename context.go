@@ -95,7 +95,7 @@ func (s *scope) resolve() {
 	switch {
 	case !setCookie:
 	case !s.wrote:
-		s.rw.Header().Add("Set-Cookie", m.cookie(id, m.secureFor(s.r), now).String())
+		s.rw.Header().Add("Set-Cookie", m.setCookie(id, m.secureFor(s.r), now))
 	case fields != fieldsCookie:
 		// The new id cannot reach the browser: it is this request's alone.
 		fields, s.late = fieldsEphemeral, true

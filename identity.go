@@ -79,16 +79,20 @@ func hexDigit(c byte) int {
 
 // visitorCookieValue is the cookie value for id set at t.
 func visitorCookieValue(id string, t time.Time) string {
-	const digits = "0123456789abcdef"
 	var b [stampedLen]byte
-	copy(b[:], id)
-	b[uuidLen] = '-'
+	return string(appendVisitorCookieValue(b[:0], id, t))
+}
+
+// appendVisitorCookieValue appends the cookie value for id set at t.
+func appendVisitorCookieValue(b []byte, id string, t time.Time) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, id...)
+	b = append(b, '-')
 	sec := uint32(t.Unix())
-	for i := stampedLen - 1; i > uuidLen; i-- {
-		b[i] = digits[sec&0xf]
-		sec >>= 4
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, digits[sec>>shift&0xf])
 	}
-	return string(b[:])
+	return b
 }
 
 // validVisitorID reports whether s is a canonical lower-case v4 UUID with

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,6 +173,8 @@ type Middleware struct {
 	cfg        Config
 	cookieName string
 	maxAge     int // seconds
+	// cookieAttrs and cookieAttrsSecure follow the value in Set-Cookie.
+	cookieAttrs, cookieAttrsSecure string
 	// refreshAfter is the age at which a visitor cookie is set again.
 	refreshAfter time.Duration
 	ips          clientip.Resolver
@@ -252,6 +255,8 @@ func New(client *statsigclient.Client, cfg Config) (*Middleware, error) {
 		return nil, fmt.Errorf("statsigmw: cookie max age %v is not between 1s and 400 days", cfg.CookieMaxAge)
 	}
 	m.maxAge = int(maxAge / time.Second)
+	m.cookieAttrs = "; Path=/; Max-Age=" + strconv.Itoa(m.maxAge) + "; HttpOnly; SameSite=Lax"
+	m.cookieAttrsSecure = "; Path=/; Max-Age=" + strconv.Itoa(m.maxAge) + "; HttpOnly; Secure; SameSite=Lax"
 	m.refreshAfter = maxAge / 10
 
 	prefix := cfg.IPv6Prefix
@@ -364,16 +369,20 @@ func (m *Middleware) secureFor(r *http.Request) bool {
 	return r.TLS != nil
 }
 
-func (m *Middleware) cookie(id string, secure bool, now time.Time) *http.Cookie {
-	return &http.Cookie{
-		Name:     m.cookieName,
-		Value:    visitorCookieValue(id, now),
-		Path:     "/",
-		MaxAge:   m.maxAge,
-		HttpOnly: true,
-		Secure:   secure,
-		SameSite: http.SameSiteLaxMode,
+// setCookie returns the Set-Cookie header of the visitor cookie for id set
+// at now, as http.Cookie.String writes it, in one allocation: the name was validated
+// by New and the value is hex digits and dashes, so there is nothing to
+// sanitise.
+func (m *Middleware) setCookie(id string, secure bool, now time.Time) string {
+	attrs := m.cookieAttrs
+	if secure {
+		attrs = m.cookieAttrsSecure
 	}
+	var buf [160]byte
+	b := append(buf[:0], m.cookieName...)
+	b = append(b, '=')
+	b = appendVisitorCookieValue(b, id, now)
+	return string(append(b, attrs...))
 }
 
 func (m *Middleware) logger() *slog.Logger {
