@@ -28,8 +28,8 @@ type memoEntry struct {
 	once    sync.Once
 	known   bool
 	exposed atomic.Bool
-	gate    statsig.FeatureGate
-	config  statsig.DynamicConfig
+	pass    bool                  // a gate's value
+	config  statsig.DynamicConfig // an experiment's result; a gate's rule in RuleID
 	// The SDK keeps a pointer to the options of an evaluation: in the
 	// entry, they cost no allocation of their own.
 	opts  statsig.GetExperimentOptions
@@ -112,20 +112,24 @@ func (s *scope) checkGate(ctx context.Context, name string) (bool, bool) {
 	u := s.getUser(ctx)
 	e := s.entry(kindGate, name)
 	e.once.Do(func() {
-		if s.certainlyDue(kindGate, name) {
-			e.gate = s.sdk.GetGate(*u, name)
-			e.known = s.known(kindGate, name, gateDetails(&e.gate))
-			s.loggedBy(e, "", e.gate.RuleID, boolString(e.gate.Value))
-			return
+		logs := s.certainlyDue(kindGate, name)
+		var g statsig.FeatureGate
+		if logs {
+			g = s.sdk.GetGate(*u, name)
+		} else {
+			g = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
 		}
-		e.gate = s.sdk.GetGateWithExposureLoggingDisabled(*u, name)
-		e.known = s.known(kindGate, name, gateDetails(&e.gate))
+		e.pass, e.config.RuleID = g.Value, g.RuleID
+		e.known = s.known(kindGate, name, gateDetails(&g))
+		if logs {
+			s.loggedBy(e, "", g.RuleID, boolString(g.Value))
+		}
 	})
 	if e.known && s.exposes() && e.exposed.CompareAndSwap(false, true) &&
-		s.due(kindGate, name, "", e.gate.RuleID, boolString(e.gate.Value)) {
+		s.due(kindGate, name, "", e.config.RuleID, boolString(e.pass)) {
 		s.sdk.ManuallyLogGateExposure(*u, name)
 	}
-	return e.gate.Value, e.known
+	return e.pass, e.known
 }
 
 // getLayer evaluates layer name once per request. The SDK's Layer logs an

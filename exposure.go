@@ -88,7 +88,7 @@ func (s *scope) known(kind memoKind, name string, d *statsig.EvaluationDetails) 
 	}
 	m := s.m
 	if d.Reason != statsig.ReasonUnrecognized {
-		if m != nil {
+		if m != nil && (s.fresh || m.dedup == nil) { // the scopes certainlyDue serves learn it
 			if _, ok := m.recognised.Load(warnKey{kind, name}); !ok {
 				m.recognised.Store(warnKey{kind, name}, struct{}{})
 			}

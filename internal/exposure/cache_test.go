@@ -221,7 +221,7 @@ func BenchmarkObserve(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				k := keys[i%len(keys)]
 				if n == 0 {
-					k[1] += uint64(i / len(keys)) // a new key every time
+					k += Key(i/len(keys)) * 0x9e3779b97f4a7c15 // a new key every time
 				}
 				c.Observe(k, 1, now)
 			}
@@ -233,8 +233,8 @@ func BenchmarkObserve(b *testing.B) {
 // forward by random steps, against a model of each set written plainly: a
 // slice of entries searched in full, the victim chosen by sorting.
 func TestAgainstModel(t *testing.T) {
-	const window = 100
-	c := NewCache(4*ways, window)
+	const window = 100 // seconds
+	c := NewCache(4*ways, window*time.Second)
 	h := NewHasher()
 	type slot struct {
 		k       Key
@@ -250,10 +250,10 @@ func TestAgainstModel(t *testing.T) {
 		rng ^= rng << 17
 		return rng
 	}
-	var now int64 = 1 << 20
+	var now int64 = 1 << 30
 	for op := 0; op < 300_000; op++ {
 		now += int64(next() % 4)
-		k, o := h.Key(fmt.Sprint(next()%40)), next()>>60%2
+		k, o := h.Key(fmt.Sprint(next()%40)), next()>>60%2*2 // the cache keeps 31 bits: not the lowest
 		si := c.setOf(k)
 		slots := model[si]
 		var want bool
@@ -263,15 +263,16 @@ func TestAgainstModel(t *testing.T) {
 				at = i
 			}
 		}
+		expired := func(s slot) bool { return s.expires <= now }
 		switch {
 		case at >= 0 && now < slots[at].expires && slots[at].o == o:
 			slots[at].used = true
 		case at >= 0:
 			want = true
-			slots[at] = slot{k, o, (now + window) &^ 1, true}
-		case len(slots) < ways && !slices.ContainsFunc(slots, func(s slot) bool { return s.expires <= now }):
+			slots[at] = slot{k, o, now + window, true}
+		case len(slots) < ways && !slices.ContainsFunc(slots, expired):
 			want = true
-			slots = append(slots, slot{k, o, (now + window) &^ 1, false})
+			slots = append(slots, slot{k, o, now + window, false})
 		default:
 			want = true
 			order := make([]int, len(slots))
@@ -280,7 +281,7 @@ func TestAgainstModel(t *testing.T) {
 			}
 			rank := func(s slot) int { // expired, then not used, then used
 				switch {
-				case s.expires <= now:
+				case expired(s):
 					return 0
 				case !s.used:
 					return 1
@@ -300,10 +301,10 @@ func TestAgainstModel(t *testing.T) {
 					slots[i].used = false
 				}
 			}
-			slots[v] = slot{k, o, (now + window) &^ 1, false}
+			slots[v] = slot{k, o, now + window, false}
 		}
 		model[si] = slots
-		if due := c.Observe(k, o, time.Unix(0, now)); due != want {
+		if due := c.Observe(k, o, time.Unix(now, 0)); due != want {
 			t.Fatalf("op %d: due %v, model says %v", op, due, want)
 		}
 	}
