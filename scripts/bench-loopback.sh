@@ -16,12 +16,20 @@
 # per-round ratios mw/handrolled and mw/plain (above 1, mw is faster), and
 # the server's peak RSS.
 #
+# By default (EVENTS=sink) the pages' clients send their event batches, as
+# in production, to a sink (benchserver -sink, pinned to wrk's core) that
+# serves the configs and discards the batches it reads: the server pays for
+# encoding and compressing every exposure it logs, which is the work the
+# middleware's exposure de-duplication saves. EVENTS=local uses LocalMode
+# clients, which drop their batches without encoding them.
+#
 #   scripts/bench-loopback.sh                               # 5 rounds of 10s, ~13 min
 #   ROUNDS=9 DURATION=20s scripts/bench-loopback.sh
 #   VISITORS="20000" ROUNDS=1 DURATION=2s WARMUP=1s scripts/bench-loopback.sh   # smoke
 #
 # Environment: ROUNDS (5), DURATION of a run (10s), WARMUP run per page (10s,
-# enough to fill the de-dup cache at 1,000,000 visitors), CONNECTIONS (16),
+# enough to fill the de-dup cache at 1,000,000 visitors), EVENTS (sink or
+# local), CONNECTIONS (16),
 # VISITORS ("1 20000 1000000 new"), SERVER_CPU (0) and CLIENT_CPU (1).
 # Needs wrk (Debian: apt-get install wrk) and taskset; loopback only. For a
 # CPU and allocation profile of a page, see bench-page.sh.
@@ -33,6 +41,11 @@ warmup=${WARMUP:-10s}
 conns=${CONNECTIONS:-16}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
+events=${EVENTS:-sink}
+if [[ $events != sink && $events != local ]]; then
+	echo "bench-loopback: EVENTS is sink or local, not $events" >&2
+	exit 1
+fi
 read -ra visitors <<<"${VISITORS:-1 20000 1000000 new}"
 pages=(plain handrolled mw)
 for tool in wrk taskset; do
@@ -44,6 +57,7 @@ done
 
 dir=$(mktemp -d)
 pid=
+sink_pid=
 stop_server() {
 	if [[ -n $pid ]]; then
 		kill -TERM "$pid" 2>/dev/null || true
@@ -51,8 +65,39 @@ stop_server() {
 		pid=
 	fi
 }
-trap 'stop_server; rm -rf "$dir"' EXIT
+stop_sink() {
+	if [[ -n $sink_pid ]]; then
+		kill -TERM "$sink_pid" 2>/dev/null || true
+		wait "$sink_pid" 2>/dev/null || true
+	fi
+}
+trap 'stop_server; stop_sink; rm -rf "$dir"' EXIT
 go build -o "$dir/benchserver" ./internal/benchserver
+
+# await_listening PID OUT: the address the benchserver PID writing to OUT
+# listens on, once it does.
+await_listening() {
+	local a i
+	for ((i = 0; i < 100; i++)); do
+		a=$(awk '/^listening on / { print $3 }' "$2")
+		[[ -n $a ]] && break
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ -z $a ]]; then
+		echo "bench-loopback: the server did not start:" >&2
+		cat "$2" >&2
+		exit 1
+	fi
+	echo "$a"
+}
+
+server_args=()
+if [[ $events == sink ]]; then
+	taskset -c "$client_cpu" "$dir/benchserver" -sink >"$dir/sink.out" 2>&1 &
+	sink_pid=$!
+	server_args=(-events "http://$(await_listening "$sink_pid" "$dir/sink.out")/v1")
+fi
 
 # The requests: visitor START, START+1, ... in rotation over VISITORS
 # returning visitors, with the ids of benchpage.VisitorID; or, with
@@ -125,24 +170,13 @@ run() {
 }
 
 echo "server on CPU $server_cpu (GOMAXPROCS=1), wrk on CPU $client_cpu, $conns connections," \
-	"$rounds rounds of $duration, warm-up $warmup; load average $(cut -d' ' -f1 /proc/loadavg)" >&2
+	"$rounds rounds of $duration, warm-up $warmup, events: $events; load average $(cut -d' ' -f1 /proc/loadavg)" >&2
 for v in "${visitors[@]}"; do
 	n=$v
 	[[ $v == new ]] && n=0
-	GOMAXPROCS=1 taskset -c "$server_cpu" "$dir/benchserver" >"$dir/server.out" 2>&1 &
+	GOMAXPROCS=1 taskset -c "$server_cpu" "$dir/benchserver" "${server_args[@]}" >"$dir/server.out" 2>&1 &
 	pid=$!
-	addr=
-	for ((i = 0; i < 100; i++)); do
-		addr=$(awk '/^listening on / { print $3 }' "$dir/server.out")
-		[[ -n $addr ]] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [[ -z $addr ]]; then
-		echo "bench-loopback: the server did not start:" >&2
-		cat "$dir/server.out" >&2
-		exit 1
-	fi
+	addr=$(await_listening "$pid" "$dir/server.out")
 	declare -A start=()
 	for p in "${pages[@]}"; do
 		res=$(run "$p" "$n" 0 "$warmup")

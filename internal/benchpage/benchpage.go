@@ -11,6 +11,7 @@ package benchpage
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -59,22 +60,58 @@ func Spec() statsigtest.Config {
 	return statsigtest.Config{Experiments: []statsigtest.ExperimentSpec{exp}}
 }
 
-// NewClient returns a LocalMode client bootstrapped with Spec, with the
-// user-agent parser and IP country lookup off: it evaluates as a client of
-// a Statsig backend does, but its event batches go nowhere, so that a
+// NewClient returns a client bootstrapped with Spec, with the user-agent
+// parser and IP country lookup off.
+//
+// With events "", it is a LocalMode client: it evaluates as a client of a
+// Statsig backend does, but its event batches go nowhere, so that a
 // benchmark measures the page and not a server decoding batches on the same
-// cores.
-func NewClient() (*statsigclient.Client, error) {
+// cores. Otherwise events is the base URL of a backend (a Sink) that the
+// client syncs its configs with and sends its events to, as in production:
+// the SDK encodes and compresses every batch of exposures it logs.
+func NewClient(events string) (*statsigclient.Client, error) {
 	specs, err := Spec().JSON()
 	if err != nil {
 		return nil, err
 	}
-	return statsigclient.New(statsigclient.Config{Options: &statsig.Options{
-		LocalMode:        true,
+	opts := &statsig.Options{
+		LocalMode:        events == "",
+		API:              events,
 		BootstrapValues:  string(specs),
 		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
 		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
-	}})
+		StatsigLoggerOptions: statsig.StatsigLoggerOptions{
+			DisableInitDiagnostics: true,
+			DisableSyncDiagnostics: true,
+			DisableApiDiagnostics:  true,
+		},
+	}
+	cfg := statsigclient.Config{Options: opts}
+	if events != "" {
+		cfg.Secret = "secret-benchpage"
+	}
+	return statsigclient.New(cfg)
+}
+
+// Sink is a backend for NewClient's clients that serves Spec and accepts
+// and discards everything else: event batches are read whole and dropped.
+func Sink() (http.Handler, error) {
+	specs, err := Spec().JSON()
+	if err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.Contains(r.URL.Path, "/download_config_specs"):
+			_, _ = w.Write(specs)
+		case strings.HasSuffix(r.URL.Path, "/log_event"):
+			_, _ = io.WriteString(w, `{"success":true}`)
+		default:
+			_, _ = io.WriteString(w, "{}")
+		}
+	}), nil
 }
 
 // VisitorID returns the id of visitor i (0 <= i < 2^48): a canonical
@@ -110,16 +147,16 @@ func appendHex(dst []byte, x uint64, n int) []byte {
 }
 
 // New returns the page called name (Plain, HandRolled or MW) with a client
-// of its own, so that no page pays for another's buffered exposures, and a
-// function that shuts that client down.
-func New(name string) (http.Handler, func(), error) {
+// of its own (NewClient(events)), so that no page pays for another's
+// buffered exposures, and a function that shuts that client down.
+func New(name, events string) (http.Handler, func(), error) {
 	if name == Plain {
 		return PlainPage(), func() {}, nil
 	}
 	if name != HandRolled && name != MW {
 		return nil, nil, fmt.Errorf("benchpage: unknown page %q", name)
 	}
-	client, err := NewClient()
+	client, err := NewClient(events)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,9 @@ package benchpage
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,15 +48,41 @@ func hex8(x int64) string { return string(appendHex(nil, uint64(x), 8)) }
 // TestPages checks that the pages treat the benchmark's visitors alike: a
 // returning visitor gets no new cookie and the same colour from the
 // hand-rolled page and the middleware; a new visitor gets a cookie from both.
+// With a Sink, the exposures reach it: every view's from the hand-rolled
+// page, one a visitor from the middleware.
 func TestPages(t *testing.T) {
+	t.Run("local", func(t *testing.T) { testPages(t, false) })
+	t.Run("sink", func(t *testing.T) { testPages(t, true) })
+}
+
+func testPages(t *testing.T, sink bool) {
 	pages := make(map[string]http.Handler)
+	shutdowns := make(map[string]func())
+	events := make(map[string]*atomic.Int64)
 	for _, name := range Pages {
-		h, shutdown, err := New(name)
+		api := ""
+		if sink {
+			h, err := Sink()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := new(atomic.Int64)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/log_event") {
+					c, _ := strconv.Atoi(r.Header.Get("statsig-event-count"))
+					n.Add(int64(c))
+				}
+				h.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			api, events[name] = srv.URL+"/v1", n
+		}
+		h, shutdown, err := New(name, api)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(shutdown)
-		pages[name] = h
+		pages[name], shutdowns[name] = h, shutdown
 	}
 	serve := func(name, cookie string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/tasks", nil)
@@ -68,18 +97,20 @@ func TestPages(t *testing.T) {
 	}
 	set := time.Now().Unix()
 	colours := make(map[string]bool)
-	for i := 0; i < 40; i++ {
-		cookie := string(AppendCookieHeader(nil, i, set))
-		hand, mw := serve(HandRolled, cookie), serve(MW, cookie)
-		for name, w := range map[string]*httptest.ResponseRecorder{HandRolled: hand, MW: mw} {
-			if c := w.Header().Get("Set-Cookie"); c != "" {
-				t.Errorf("%s, visitor %d: Set-Cookie %q for a returning visitor", name, i, c)
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 40; i++ {
+			cookie := string(AppendCookieHeader(nil, i, set))
+			hand, mw := serve(HandRolled, cookie), serve(MW, cookie)
+			for name, w := range map[string]*httptest.ResponseRecorder{HandRolled: hand, MW: mw} {
+				if c := w.Header().Get("Set-Cookie"); c != "" {
+					t.Errorf("%s, visitor %d: Set-Cookie %q for a returning visitor", name, i, c)
+				}
 			}
+			if hand.Body.String() != mw.Body.String() {
+				t.Errorf("visitor %d: hand-rolled page %q, middleware %q", i, hand.Body, mw.Body)
+			}
+			colours[hand.Body.String()] = true
 		}
-		if hand.Body.String() != mw.Body.String() {
-			t.Errorf("visitor %d: hand-rolled page %q, middleware %q", i, hand.Body, mw.Body)
-		}
-		colours[hand.Body.String()] = true
 	}
 	if len(colours) < 2 {
 		t.Errorf("40 visitors saw %d pages, want the experiment's groups", len(colours))
@@ -87,6 +118,15 @@ func TestPages(t *testing.T) {
 	for _, name := range []string{HandRolled, MW} {
 		if serve(name, NoVisitorCookie).Header().Get("Set-Cookie") == "" {
 			t.Errorf("%s: no Set-Cookie for a new visitor", name)
+		}
+	}
+	if !sink {
+		return
+	}
+	for name, want := range map[string]int64{HandRolled: 81, MW: 41} {
+		shutdowns[name]() // flushes
+		if n := events[name].Load(); n != want {
+			t.Errorf("%s: the sink received %d events, want %d", name, n, want)
 		}
 	}
 }

@@ -6,9 +6,12 @@
 //	GET /handrolled  cookie, statsig.User and GetExperiment by hand
 //	GET /mw          statsigmw
 //
-// Each page has a LocalMode client of its own. The server listens on -addr,
-// a loopback address (by default a free port), prints "listening on ADDR"
-// once it accepts connections, and serves until SIGINT or SIGTERM.
+// Each page has a client of its own: a LocalMode client, or with -events URL
+// a client that sends its event batches to the backend at URL, such as
+// another benchserver started with -sink, which serves only
+// benchpage.Sink. The server listens on -addr, a loopback address (by
+// default a free port), prints "listening on ADDR" once it accepts
+// connections, and serves until SIGINT or SIGTERM.
 package main
 
 import (
@@ -29,20 +32,32 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback `address` to listen on")
+	events := flag.String("events", "", "base `URL` of the backend the pages' clients send events to (default: LocalMode clients)")
+	sink := flag.Bool("sink", false, "serve only benchpage.Sink, a backend for -events")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, *events, *sink); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
+func run(addr, events string, sink bool) error {
 	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
 		return fmt.Errorf("-addr %q is not a loopback address and port", addr)
 	}
 	mux := http.NewServeMux()
+	if sink {
+		h, err := benchpage.Sink()
+		if err != nil {
+			return err
+		}
+		mux.Handle("/", h)
+	}
 	for _, name := range benchpage.Pages {
-		h, shutdown, err := benchpage.New(name)
+		if sink {
+			break
+		}
+		h, shutdown, err := benchpage.New(name, events)
 		if err != nil {
 			return err
 		}
