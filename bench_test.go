@@ -181,7 +181,7 @@ func BenchmarkPage(b *testing.B) {
 					if h == nil {
 						var shutdown func()
 						var err error
-						if h, shutdown, err = benchpage.New(name, ""); err != nil {
+						if h, shutdown, err = benchpage.New(name, benchpage.Options{}); err != nil {
 							sub.Fatal(err)
 						}
 						b.Cleanup(shutdown) // the page outlives this run of sub

@@ -80,6 +80,14 @@ func TestDifferential(t *testing.T) {
 		mu.Lock()
 		want := visits[r.Header.Get("X-Visit")]
 		mu.Unlock()
+		if want.CustomIDs == nil { // a new visitor: the id is the one the middleware made
+			u, _ := statsigmw.User(ctx)
+			id := u.CustomIDs["stableID"]
+			want.CustomIDs = map[string]string{"stableID": id}
+			if want.UserID == "" {
+				want.UserID = id
+			}
+		}
 		// stable reports whether the rules the client evaluates with
 		// stayed one set from before the middleware's read to after the
 		// SDK's: every set served was applied, and none was served since.
@@ -154,11 +162,17 @@ func TestDifferential(t *testing.T) {
 		ua, lang, ip := uas[rng.Intn(len(uas))], langs[rng.Intn(len(langs))], ips[rng.Intn(len(ips))]
 		want := statsig.User{UserID: id, UserAgent: ua, CustomIDs: map[string]string{"stableID": id},
 			Custom: map[string]any{"id_source": "cookie"}, PrivateAttributes: map[string]any{"ip": ip}}
+		returning := rng.Intn(4) != 0 // a quarter are new visitors, whose reads log their own exposures
+		if !returning {
+			want.UserID, want.CustomIDs, want.Custom["id_source"] = "", nil, "new"
+		}
 		if l := strings.Split(strings.Split(lang, ",")[0], ";")[0]; l != "*" {
 			want.Locale = l
 		}
 		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-		req.Header.Set("Cookie", cookieName+"="+stamped(id))
+		if returning {
+			req.Header.Set("Cookie", cookieName+"="+stamped(id))
+		}
 		req.Header.Set("X-Forwarded-For", ip)
 		req.Header.Set("X-Visit", strconv.Itoa(i))
 		if ua != "" {

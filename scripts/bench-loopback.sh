@@ -29,7 +29,8 @@
 #
 # Environment: ROUNDS (5), DURATION of a run (10s), WARMUP run per page (10s,
 # enough to fill the de-dup cache at 1,000,000 visitors), EVENTS (sink or
-# local), CONNECTIONS (16),
+# local), EXPOSURE_CACHE (the middleware's ExposureCacheSize; its default
+# if unset), CONNECTIONS (16),
 # VISITORS ("1 20000 1000000 new"), SERVER_CPU (0) and CLIENT_CPU (1).
 # Needs wrk (Debian: apt-get install wrk) and taskset; loopback only. For a
 # CPU and allocation profile of a page, see bench-page.sh.
@@ -93,10 +94,13 @@ await_listening() {
 }
 
 server_args=()
+if [[ -n ${EXPOSURE_CACHE:-} ]]; then
+	server_args=(-exposure-cache "$EXPOSURE_CACHE")
+fi
 if [[ $events == sink ]]; then
 	taskset -c "$client_cpu" "$dir/benchserver" -sink >"$dir/sink.out" 2>&1 &
 	sink_pid=$!
-	server_args=(-events "http://$(await_listening "$sink_pid" "$dir/sink.out")/v1")
+	server_args+=(-events "http://$(await_listening "$sink_pid" "$dir/sink.out")/v1")
 fi
 
 # The requests: visitor START, START+1, ... in rotation over VISITORS
@@ -170,7 +174,7 @@ run() {
 }
 
 echo "server on CPU $server_cpu (GOMAXPROCS=1), wrk on CPU $client_cpu, $conns connections," \
-	"$rounds rounds of $duration, warm-up $warmup, events: $events; load average $(cut -d' ' -f1 /proc/loadavg)" >&2
+	"$rounds rounds of $duration, warm-up $warmup, events: $events, exposure cache: ${EXPOSURE_CACHE:-default}; load average $(cut -d' ' -f1 /proc/loadavg)" >&2
 for v in "${visitors[@]}"; do
 	n=$v
 	[[ $v == new ]] && n=0

@@ -146,17 +146,26 @@ func appendHex(dst []byte, x uint64, n int) []byte {
 	return dst
 }
 
+// Options configure the pages of New.
+type Options struct {
+	// Events is the base URL of the backend the clients send their events
+	// to; "" for LocalMode clients. See NewClient.
+	Events string
+	// ExposureCacheSize is the middleware's Config.ExposureCacheSize.
+	ExposureCacheSize int
+}
+
 // New returns the page called name (Plain, HandRolled or MW) with a client
-// of its own (NewClient(events)), so that no page pays for another's
+// of its own (NewClient(opts.Events)), so that no page pays for another's
 // buffered exposures, and a function that shuts that client down.
-func New(name, events string) (http.Handler, func(), error) {
+func New(name string, opts Options) (http.Handler, func(), error) {
 	if name == Plain {
 		return PlainPage(), func() {}, nil
 	}
 	if name != HandRolled && name != MW {
 		return nil, nil, fmt.Errorf("benchpage: unknown page %q", name)
 	}
-	client, err := NewClient(events)
+	client, err := NewClient(opts.Events)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +173,7 @@ func New(name, events string) (http.Handler, func(), error) {
 	if name == HandRolled {
 		return HandRolledPage(client), shutdown, nil
 	}
-	h, err := Middleware(client)
+	h, err := Middleware(client, statsigmw.Config{ExposureCacheSize: opts.ExposureCacheSize})
 	if err != nil {
 		shutdown()
 		return nil, nil, err
@@ -223,10 +232,10 @@ func parseCookie(v string) string {
 	return id
 }
 
-// Middleware is the page through statsigmw with its default Config: one
-// Experiment read.
-func Middleware(client *statsigclient.Client) (http.Handler, error) {
-	mw, err := statsigmw.New(client, statsigmw.Config{})
+// Middleware is the page through statsigmw with cfg (the benchmarks use
+// the defaults): one Experiment read.
+func Middleware(client *statsigclient.Client, cfg statsigmw.Config) (http.Handler, error) {
+	mw, err := statsigmw.New(client, cfg)
 	if err != nil {
 		return nil, err
 	}

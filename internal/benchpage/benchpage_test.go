@@ -77,7 +77,7 @@ func testPages(t *testing.T, sink bool) {
 			t.Cleanup(srv.Close)
 			api, events[name] = srv.URL+"/v1", n
 		}
-		h, shutdown, err := New(name, api)
+		h, shutdown, err := New(name, Options{Events: api})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,14 +34,15 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback `address` to listen on")
 	events := flag.String("events", "", "base `URL` of the backend the pages' clients send events to (default: LocalMode clients)")
 	sink := flag.Bool("sink", false, "serve only benchpage.Sink, a backend for -events")
+	cache := flag.Int("exposure-cache", 0, "the middleware's ExposureCacheSize (default: its default)")
 	flag.Parse()
-	if err := run(*addr, *events, *sink); err != nil {
+	if err := run(*addr, *sink, benchpage.Options{Events: *events, ExposureCacheSize: *cache}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, events string, sink bool) error {
+func run(addr string, sink bool, opts benchpage.Options) error {
 	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
 		return fmt.Errorf("-addr %q is not a loopback address and port", addr)
 	}
@@ -57,7 +58,7 @@ func run(addr, events string, sink bool) error {
 		if sink {
 			break
 		}
-		h, shutdown, err := benchpage.New(name, events)
+		h, shutdown, err := benchpage.New(name, opts)
 		if err != nil {
 			return err
 		}
