@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -165,10 +167,18 @@ const pageWarmup = 200_000
 // cache (100,000 by default) remembers every visitor; at 1,000,000 it is
 // full and each view exposes again.
 //
+// BENCH_APP_HEAP_MB=N holds N MB live beside the page, as an application's
+// data would be (benchpage.HoldAppHeap): without it, the collector's pace
+// is set by the page's own few megabytes.
+//
 // Sub-benchmarks of one process drift apart with the machine's speed:
 // compare pages with scripts/bench-page.sh (fresh processes, interleaved
 // rounds), and over loopback with scripts/bench-loopback.sh.
 func BenchmarkPage(b *testing.B) {
+	if mb, err := strconv.Atoi(os.Getenv("BENCH_APP_HEAP_MB")); err == nil {
+		benchpage.HoldAppHeap(mb)
+		defer benchpage.HoldAppHeap(0)
+	}
 	set := time.Now().Unix()
 	for _, v := range pageVisitors {
 		b.Run("visitors="+v.name, func(b *testing.B) {

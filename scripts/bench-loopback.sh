@@ -30,7 +30,8 @@
 # Environment: ROUNDS (5), DURATION of a run (10s), WARMUP run per page (10s,
 # enough to fill the de-dup cache at 1,000,000 visitors), EVENTS (sink or
 # local), EXPOSURE_CACHE (the middleware's ExposureCacheSize; its default
-# if unset), CONNECTIONS (16),
+# if unset), APP_HEAP_MB (live heap held beside the pages, as an
+# application's data: see benchpage.HoldAppHeap; 0), CONNECTIONS (16),
 # VISITORS ("1 20000 1000000 new"), SERVER_CPU (0) and CLIENT_CPU (1).
 # Needs wrk (Debian: apt-get install wrk) and taskset; loopback only. For a
 # CPU and allocation profile of a page, see bench-page.sh.
@@ -93,9 +94,9 @@ await_listening() {
 	echo "$a"
 }
 
-server_args=()
+server_args=(-app-heap "${APP_HEAP_MB:-0}")
 if [[ -n ${EXPOSURE_CACHE:-} ]]; then
-	server_args=(-exposure-cache "$EXPOSURE_CACHE")
+	server_args+=(-exposure-cache "$EXPOSURE_CACHE")
 fi
 if [[ $events == sink ]]; then
 	taskset -c "$client_cpu" "$dir/benchserver" -sink >"$dir/sink.out" 2>&1 &
@@ -174,7 +175,7 @@ run() {
 }
 
 echo "server on CPU $server_cpu (GOMAXPROCS=1), wrk on CPU $client_cpu, $conns connections," \
-	"$rounds rounds of $duration, warm-up $warmup, events: $events, exposure cache: ${EXPOSURE_CACHE:-default}; load average $(cut -d' ' -f1 /proc/loadavg)" >&2
+	"$rounds rounds of $duration, warm-up $warmup, events: $events, exposure cache: ${EXPOSURE_CACHE:-default}, app heap: ${APP_HEAP_MB:-0} MB; load average $(cut -d' ' -f1 /proc/loadavg)" >&2
 for v in "${visitors[@]}"; do
 	n=$v
 	[[ $v == new ]] && n=0

@@ -12,6 +12,7 @@
 #   scripts/bench-page.sh                             # 5 rounds of 1s per page
 #   ROUNDS=9 BENCHTIME=2s scripts/bench-page.sh
 #   VISITORS="20000 new" PAGES="handrolled mw" scripts/bench-page.sh
+#   BENCH_APP_HEAP_MB=64 scripts/bench-page.sh       # beside an application's 64 MB
 #
 # Profiling the 20,000-visitor page (CPU and allocations), from the root:
 #

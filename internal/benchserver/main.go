@@ -35,7 +35,9 @@ func main() {
 	events := flag.String("events", "", "base `URL` of the backend the pages' clients send events to (default: LocalMode clients)")
 	sink := flag.Bool("sink", false, "serve only benchpage.Sink, a backend for -events")
 	cache := flag.Int("exposure-cache", 0, "the middleware's ExposureCacheSize (default: its default)")
+	appHeap := flag.Int("app-heap", 0, "`MB` of live heap held beside the pages, as an application's data (benchpage.HoldAppHeap)")
 	flag.Parse()
+	benchpage.HoldAppHeap(*appHeap)
 	if err := run(*addr, *sink, benchpage.Options{Events: *events, ExposureCacheSize: *cache}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
