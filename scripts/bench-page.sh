@@ -9,6 +9,12 @@
 # mw/handrolled and mw/plain (the other page's ns/op over mw's: above 1, mw
 # is faster). Over loopback with a real load generator: bench-loopback.sh.
 #
+# The clients are LocalMode clients, which drop their event batches without
+# encoding them: the exposure work that de-duplication saves is not in these
+# numbers (bench-loopback.sh sends them to a sink by default). A process
+# holds only its page's few megabytes, so the collector runs every few
+# hundred requests; BENCH_APP_HEAP_MB holds an application's heap beside it.
+#
 #   scripts/bench-page.sh                             # 5 rounds of 1s per page
 #   ROUNDS=9 BENCHTIME=2s scripts/bench-page.sh
 #   VISITORS="20000 new" PAGES="handrolled mw" scripts/bench-page.sh

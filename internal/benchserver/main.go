@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -36,10 +37,24 @@ func main() {
 	sink := flag.Bool("sink", false, "serve only benchpage.Sink, a backend for -events")
 	cache := flag.Int("exposure-cache", 0, "the middleware's ExposureCacheSize (default: its default)")
 	appHeap := flag.Int("app-heap", 0, "`MB` of live heap held beside the pages, as an application's data (benchpage.HoldAppHeap)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	flag.Parse()
 	benchpage.HoldAppHeap(*appHeap)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchserver:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*addr, *sink, benchpage.Options{Events: *events, ExposureCacheSize: *cache}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
