@@ -77,12 +77,6 @@ func hexDigit(c byte) int {
 	return -1
 }
 
-// visitorCookieValue is the cookie value for id set at t.
-func visitorCookieValue(id string, t time.Time) string {
-	var b [stampedLen]byte
-	return string(appendVisitorCookieValue(b[:0], id, t))
-}
-
 // appendVisitorCookieValue appends the cookie value for id set at t.
 func appendVisitorCookieValue(b []byte, id string, t time.Time) []byte {
 	const digits = "0123456789abcdef"

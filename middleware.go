@@ -146,7 +146,7 @@ type Config struct {
 	ExposureWindow time.Duration
 	// ExposureCacheSize bounds how many exposures are remembered; a full
 	// cache forgets first those seen once and exposed longest ago. Default
-	// 100,000. New allocates the cache whole: 32 bytes an exposure, 3.2 MB
+	// 100,000. New allocates the cache whole: 16 bytes an exposure, 1.6 MB
 	// at the default.
 	ExposureCacheSize int
 
