@@ -41,10 +41,10 @@ func (s *scope) due(kind memoKind, name, param string, outcome ...string) bool {
 // again). That is so when de-duplication is off, and for a unit whose id
 // was made in this request (a new visitor, ?random, an id of the request's
 // own), whose key no cache can hold yet: every id of the user is part of
-// the key. It also needs a config the client recognised the last time it
-// was evaluated here, since an evaluation that logs cannot take back the
-// exposure of a config it does not know; the first read of each config
-// takes the two-step path.
+// the key. It also needs a config that such a read recognised before and
+// no read has found unknown since, because an evaluation that logs cannot
+// take back the exposure of a config the client does not know: the first
+// such read of each config takes the two-step path.
 func (s *scope) certainlyDue(kind memoKind, name string) bool {
 	m := s.m
 	if m == nil || !s.exposes() || (m.dedup != nil && !s.fresh) {

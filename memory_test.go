@@ -1,6 +1,7 @@
 package statsigmw_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,8 +9,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
+	"github.com/labkit/statsigmw/statsigclient"
 )
 
 // TestMemoryManyVisitors serves distinct visitors, each reading an
@@ -25,7 +28,25 @@ func TestMemoryManyVisitors(t *testing.T) {
 	if raceEnabled {
 		visitors = 100_000
 	}
-	mw, err := statsigmw.New(localClientOf(t, testConfig()), statsigmw.Config{ExposureCacheSize: visitors / 10})
+	// The SDK holds up to LoggingMaxBufferSize events before it sends them
+	// (a thousand, about 800 KB, by default): a small buffer keeps the
+	// figures about the middleware.
+	specs, err := testConfig().JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := statsigclient.New(statsigclient.Config{Options: &statsig.Options{
+		LocalMode:            true,
+		BootstrapValues:      string(specs),
+		LoggingMaxBufferSize: 10,
+		UAParserOptions:      statsig.UAParserOptions{Disabled: true},
+		IPCountryOptions:     statsig.IPCountryOptions{Disabled: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Shutdown(context.Background()) })
+	mw, err := statsigmw.New(client, statsigmw.Config{ExposureCacheSize: visitors / 10})
 	if err != nil {
 		t.Fatal(err)
 	}
