@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
 	"github.com/labkit/statsigmw/statsigtest"
@@ -183,47 +182,23 @@ func TestDuplicateCookies(t *testing.T) {
 // once.
 func TestExposureAfterRestore(t *testing.T) {
 	t.Parallel()
-	backend := startBackend(t, testConfig())
-	cc := backend.ClientConfig()
-	cc.Options.ConfigSyncInterval = 20 * time.Millisecond
-	client := mustClient(t, cc)
-	mw, err := statsigmw.New(client, statsigmw.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(t, mw.Handler(testApp()))
+	backend, client, srv := syncingEnv(t)
 	browser := newBrowser(t, srv)
 	read := func() info { in, _ := get(t, browser, srv.URL+"/exp"); return in }
-	// awaitKnown reads until the client has loaded the change: a read of
-	// the state to await, not a fixed wait.
-	awaitKnown := func(known bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			_, ok := statsigmw.Experiment(statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "probe"}), "exp")
-			if ok == known {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the client did not load the change (known %v)", !known)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	first := read()
 	without := testConfig()
 	without.Experiments = nil
 	if err := backend.SetConfig(without); err != nil {
 		t.Fatal(err)
 	}
-	awaitKnown(false)
+	awaitKnown(t, client, false)
 	if in := read(); in.Group != "" {
 		t.Fatalf("removed experiment gave group %q", in.Group)
 	}
 	if err := backend.SetConfig(testConfig()); err != nil {
 		t.Fatal(err)
 	}
-	awaitKnown(true)
+	awaitKnown(t, client, true)
 	for i := 0; i < 3; i++ {
 		if in := read(); in.Group != first.Group {
 			t.Fatalf("restored: group %q, want %q", in.Group, first.Group)

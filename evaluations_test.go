@@ -1,15 +1,11 @@
 package statsigmw_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
 	"github.com/labkit/statsigmw/statsigtest"
@@ -104,33 +100,14 @@ func TestOneEvaluationPerExposure(t *testing.T) {
 // logs one.
 func TestRemovedConfigNewVisitors(t *testing.T) {
 	t.Parallel()
-	backend := startBackend(t, testConfig())
-	cc := backend.ClientConfig()
-	cc.Options.ConfigSyncInterval = 20 * time.Millisecond
-	client := mustClient(t, cc)
-	mw, err := statsigmw.New(client, statsigmw.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(t, mw.Handler(testApp()))
+	backend, client, srv := syncingEnv(t)
 	get(t, http.DefaultClient, srv.URL+"/exp")
 	without := testConfig()
 	without.Experiments = nil
 	if err := backend.SetConfig(without); err != nil {
 		t.Fatal(err)
 	}
-	probe := statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "probe"})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := statsigmw.PeekExperiment(probe, "exp"); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the client did not load the removal")
-		}
-		time.Sleep(5 * time.Millisecond)
-		probe = statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "probe"})
-	}
+	awaitKnown(t, client, false)
 	for i := 0; i < 5; i++ {
 		if in, _ := get(t, http.DefaultClient, srv.URL+"/exp"); in.Group != "" {
 			t.Fatalf("removed experiment gave group %q", in.Group)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -46,18 +48,23 @@ func localClient(t testing.TB) *statsigclient.Client {
 
 // localClientOf returns a LocalMode client bootstrapped with cfg: it
 // evaluates exactly as a client of statsigtest does, but sends nothing.
-func localClientOf(t testing.TB, cfg statsigtest.Config) *statsigclient.Client {
+// Each change, if any, is applied to its Options first.
+func localClientOf(t testing.TB, cfg statsigtest.Config, changes ...func(*statsig.Options)) *statsigclient.Client {
 	t.Helper()
 	specs, err := cfg.JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := statsigclient.New(statsigclient.Config{Options: &statsig.Options{
+	opts := &statsig.Options{
 		LocalMode:        true,
 		BootstrapValues:  string(specs),
 		UAParserOptions:  statsig.UAParserOptions{Disabled: true},
 		IPCountryOptions: statsig.IPCountryOptions{Disabled: true},
-	}})
+	}
+	for _, change := range changes {
+		change(opts)
+	}
+	c, err := statsigclient.New(statsigclient.Config{Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,3 +311,36 @@ var readsUser = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	statsigmw.User(r.Context())
 	http.NotFound(w, r)
 })
+
+// syncingEnv starts a backend, a client that syncs with it every 20 ms,
+// and the test app behind a middleware whose warnings are discarded, on a
+// real HTTP server: for tests that change the backend's config.
+func syncingEnv(t *testing.T) (*statsigtest.Server, *statsigclient.Client, *httptest.Server) {
+	t.Helper()
+	backend := startBackend(t, testConfig())
+	cc := backend.ClientConfig()
+	cc.Options.ConfigSyncInterval = 20 * time.Millisecond
+	client := mustClient(t, cc)
+	mw, err := statsigmw.New(client, statsigmw.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backend, client, newServer(t, mw.Handler(testApp()))
+}
+
+// awaitKnown reads until the client knows experiment "exp" (known) or
+// does not: it awaits the state the test set, for at most 10 s.
+func awaitKnown(t *testing.T, client *statsigclient.Client, known bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, ok := statsigmw.PeekExperiment(statsigmw.NewContext(context.Background(), client, statsig.User{UserID: "probe"}), "exp")
+		if ok == known {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client did not load the change (known %v)", !known)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,7 +1,6 @@
 package statsigmw_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	statsig "github.com/statsig-io/go-sdk"
 
 	"github.com/labkit/statsigmw"
-	"github.com/labkit/statsigmw/statsigclient"
 )
 
 // TestMemoryManyVisitors serves distinct visitors, each reading an
@@ -31,21 +29,7 @@ func TestMemoryManyVisitors(t *testing.T) {
 	// The SDK holds up to LoggingMaxBufferSize events before it sends them
 	// (a thousand, about 800 KB, by default): a small buffer keeps the
 	// figures about the middleware.
-	specs, err := testConfig().JSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := statsigclient.New(statsigclient.Config{Options: &statsig.Options{
-		LocalMode:            true,
-		BootstrapValues:      string(specs),
-		LoggingMaxBufferSize: 10,
-		UAParserOptions:      statsig.UAParserOptions{Disabled: true},
-		IPCountryOptions:     statsig.IPCountryOptions{Disabled: true},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Shutdown(context.Background()) })
+	client := localClientOf(t, testConfig(), func(o *statsig.Options) { o.LoggingMaxBufferSize = 10 })
 	mw, err := statsigmw.New(client, statsigmw.Config{ExposureCacheSize: visitors / 10})
 	if err != nil {
 		t.Fatal(err)
