@@ -67,7 +67,7 @@ func BenchmarkShutdown(b *testing.B) {
 	b.Run("statsigclient/other-client-held", func(b *testing.B) {
 		otherSrv := statsigtest.NewServer(testConfig)
 		defer otherSrv.Close()
-		hold := &holdTransport{base: http.DefaultTransport, entered: make(chan struct{}, 1), release: make(chan struct{})}
+		hold := &gateTransport{base: http.DefaultTransport, entered: make(chan struct{}, 1), open: make(chan struct{})}
 		opts := options()
 		opts.Transport = hold
 		opts.LoggingMaxBufferSize = 5
@@ -77,7 +77,7 @@ func BenchmarkShutdown(b *testing.B) {
 		}
 		<-hold.entered
 		defer other.Shutdown()
-		defer close(hold.release)
+		defer close(hold.open)
 		client(b)
 	})
 	bare := func(b *testing.B) {

@@ -432,7 +432,9 @@ func TestShutdownErrorAlwaysHasReason(t *testing.T) {
 	t.Logf("%d runs: %d errors (each with a reason), %d nil", runs, errs, nils)
 }
 
-// gateTransport holds log_event requests until open is closed.
+// gateTransport holds log_event requests until open is closed (or the
+// request is cancelled). It is not net/http's transport, as an HTTP/3 or
+// rate-limiting one would not be.
 type gateTransport struct {
 	base    http.RoundTripper
 	entered chan struct{}
@@ -591,26 +593,6 @@ func TestShutdownCountsOnceWhileLogging(t *testing.T) {
 	}
 }
 
-// holdTransport is a RoundTripper that is not net/http's (as an HTTP/3 or
-// rate-limiting one would be): it holds log_event requests until release is
-// closed.
-type holdTransport struct {
-	base    http.RoundTripper
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (h *holdTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(r.URL.Path, "/log_event") {
-		select {
-		case h.entered <- struct{}{}:
-		default:
-		}
-		<-h.release
-	}
-	return h.base.RoundTrip(r)
-}
-
 // Shutdown looks at its own client only: a batch of another SDK client in
 // the process, held in that client's transport, does not hold it up. With
 // a 2 s deadline and the other batch held until Shutdown has returned, any
@@ -618,7 +600,7 @@ func (h *holdTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestShutdownIgnoresOtherClients(t *testing.T) {
 	t.Parallel()
 	otherSrv := newServer(t)
-	hold := &holdTransport{base: http.DefaultTransport, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	hold := &gateTransport{base: http.DefaultTransport, entered: make(chan struct{}, 1), open: make(chan struct{})}
 	opts := *otherSrv.ClientConfig().Options
 	opts.Transport = hold
 	opts.LoggingMaxBufferSize = 5
@@ -632,7 +614,7 @@ func TestShutdownIgnoresOtherClients(t *testing.T) {
 	c := newClient(t, srv.ClientConfig())
 	logEvents(c, "ours", 10)
 	err := shutdown(c, 2*time.Second)
-	close(hold.release)
+	close(hold.open)
 	other.Shutdown()
 	if err != nil {
 		t.Errorf("Shutdown with another client's batch held = %v, want nil", err)
